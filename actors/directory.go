@@ -1,0 +1,101 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/herald-push/herald/gateway/wire"
+)
+
+// Directory messages.
+type (
+	register struct {
+		r wire.Recipient
+		h *Handle
+	}
+	unregister struct {
+		r wire.Recipient
+		h *Handle
+	}
+	// announce asks the shard to list this node in r's presence for h, and to tell
+	// h when Redis has it (the connect race, DESIGN.md).
+	announce struct {
+		r wire.Recipient
+		h *Handle
+	}
+	deliver struct {
+		pushes   []*wire.Push
+		accepted *tracker
+		written  *tracker
+	}
+	listSessions struct{}
+)
+
+// shard is one directory actor: recipients to the local sessions, for its share of
+// recipients.
+type shard struct {
+	sys    *System
+	byRcpt map[wire.Recipient][]*Handle
+}
+
+func newShard(s *System) *shard {
+	return &shard{sys: s, byRcpt: make(map[wire.Recipient][]*Handle)}
+}
+
+func (d *shard) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *deliver:
+		d.deliver(ctx, m)
+	case *register:
+		d.byRcpt[m.r] = append(d.byRcpt[m.r], m.h)
+	case *announce:
+		d.announce(ctx, m)
+	case *unregister:
+		d.unregister(m)
+	case *listSessions:
+		var hs []*Handle
+		for _, list := range d.byRcpt {
+			hs = append(hs, list...)
+		}
+		ctx.Respond(hs)
+	}
+}
+
+func (d *shard) deliver(ctx actor.Context, m *deliver) {
+	for _, p := range m.pushes {
+		for _, h := range d.byRcpt[p.Recipient] {
+			h.offer(ctx, p, m.written)
+		}
+	}
+	m.accepted.release()
+	m.written.release()
+}
+
+func (d *shard) announce(ctx actor.Context, m *announce) {
+	registered := false
+	for _, h := range d.byRcpt[m.r] {
+		registered = registered || h == m.h
+	}
+	if !registered {
+		return // the session left meanwhile; announcing it would leave stale presence
+	}
+	sys, pid := ctx.ActorSystem(), m.h.pid.Load()
+	d.sys.deps.Presence.Add(m.r, func() { sys.Root.Send(pid, presenceReady{}) })
+}
+
+func (d *shard) unregister(m *unregister) {
+	list := d.byRcpt[m.r]
+	for i, h := range list {
+		if h == m.h {
+			list[i] = list[len(list)-1]
+			list[len(list)-1] = nil
+			list = list[:len(list)-1]
+			break
+		}
+	}
+	if len(list) > 0 {
+		d.byRcpt[m.r] = list
+		return
+	}
+	delete(d.byRcpt, m.r)
+	d.sys.deps.Presence.Remove(m.r)
+}

@@ -1,0 +1,49 @@
+package actors
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the session and directory counters of one node.
+type Metrics struct {
+	Sessions     prometheus.Gauge
+	PushesOut    prometheus.Counter
+	SlowClosed   prometheus.Counter
+	Panics       prometheus.Counter
+	BadFrames    prometheus.Counter
+	Latency      prometheus.Histogram
+	Replayed     prometheus.Counter
+	WriteErrors  prometheus.Counter
+	DrainClosed  prometheus.Counter
+	ExpiryClosed prometheus.Counter
+}
+
+// NewMetrics creates the metrics and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_sessions", Help: "Open WebSocket sessions on this node."}),
+		PushesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_pushes_out_total", Help: "Push frames written to sessions (live and replayed)."}),
+		SlowClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_slow_consumer_closes_total", Help: "Sessions closed with 4008 for exceeding their unsent byte budget."}),
+		Panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_session_panics_total", Help: "Sessions stopped by a panic in their handling (closed with 1011)."}),
+		BadFrames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_bad_frames_total", Help: "Client frames answered with an error frame."}),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "herald_delivery_latency_seconds",
+			Help:    "Publish time (ingress entry time) to the live write of the push frame.",
+			Buckets: []float64{.001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		Replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_pushes_replayed_total", Help: "Push frames replayed from history on resume."}),
+		WriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_write_errors_total", Help: "Socket writes that failed (the session was closed)."}),
+		DrainClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_drain_closes_total", Help: "Sessions closed with 1001 while draining."}),
+		ExpiryClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_token_expiry_closes_total", Help: "Sessions closed with 4001 when their token expired."}),
+	}
+	reg.MustRegister(m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,
+		m.Replayed, m.WriteErrors, m.DrainClosed, m.ExpiryClosed)
+	return m
+}

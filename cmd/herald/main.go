@@ -1,0 +1,67 @@
+// Command herald is the Herald push engine: `herald serve` runs a node; `token`,
+// `publish` and `config` help try it out and operate it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+)
+
+const usage = `herald: a WebSocket push engine over Redis Streams
+
+Usage:
+  herald [serve] [flags]          run a node (default: embedded store, single node)
+  herald token --user ID [flags]  print a signed token for trying things out
+  herald publish --to ID DATA     append a push to the ingress stream (or --topic NAME)
+  herald config [flags]           print the effective configuration, secrets masked
+  herald help [command]           this text, or a command's flags
+
+Every command takes the configuration flags (herald config --keys lists them);
+see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line; it returns the exit code.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	cmd, rest := "serve", args
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, rest = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, rest, environ, stderr)
+	case "token":
+		err = token(rest, environ, stdout)
+	case "publish":
+		err = publish(ctx, rest, environ, stdout)
+	case "config":
+		err = showConfig(rest, environ, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "herald: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, pflag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "herald:", err)
+		return 1
+	}
+	return 0
+}

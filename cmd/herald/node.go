@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/actors"
+	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/gateway"
+	"github.com/herald-push/herald/gateway/auth"
+	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/streams"
+)
+
+// Drain pacing: sessions are closed with 1001 in batches, with a jittered pause
+// between batches, so that their reconnects spread over the remaining nodes.
+const (
+	drainBatch = 200
+	drainPause = 25 * time.Millisecond
+)
+
+// nodeOptions are wiring choices tests make.
+type nodeOptions struct {
+	listener net.Listener             // default: listen on cfg.Server.Addr
+	onFrame  func(f wire.ClientFrame) // see actors.Config.OnFrame
+	redis    redis.UniversalClient    // default: connect per cfg.Redis
+}
+
+// node is one running Herald node, wired from its parts.
+type node struct {
+	cfg      config.Config
+	log      *slog.Logger
+	rdb      redis.UniversalClient
+	ownRedis bool
+	presence *streams.Presence
+	cursors  *streams.Cursors
+	router   *streams.Router
+	inbox    *streams.Inbox
+	actors   *actors.System
+	gw       *gateway.Server
+	ln       net.Listener
+	served   chan struct{} // closed when the HTTP server returned; serveErr is then set
+	serveErr error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// startNode wires and starts a node. cfg.Auth.HMACSecret and cfg.Redis must be
+// final (the embedded store already started, when that is the mode).
+func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts nodeOptions) (*node, error) {
+	n := &node{cfg: cfg, log: log, rdb: opts.redis, served: make(chan struct{})}
+	if n.rdb == nil {
+		rdb, err := streams.Connect(ctx, streams.RedisConfig{
+			Addr: cfg.Redis.Addr, Addrs: cfg.Redis.Addrs, Username: cfg.Redis.Username,
+			Password: cfg.Redis.Password, TLS: cfg.Redis.TLS,
+		})
+		if err != nil {
+			return nil, err
+		}
+		n.rdb, n.ownRedis = rdb, true
+	}
+	ln := opts.listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Server.Addr); err != nil {
+			n.closeRedis()
+			return nil, fmt.Errorf("herald: listen on %s: %w", cfg.Server.Addr, err)
+		}
+	}
+	n.ln = ln
+	n.wire(opts)
+	n.presence.Start()
+	n.cursors.Start()
+	n.inbox.Start()
+	n.router.Start()
+	go func() {
+		n.serveErr = n.gw.Serve(ln)
+		close(n.served)
+	}()
+	return n, nil
+}
+
+// wire builds the parts; nothing runs yet.
+func (n *node) wire(opts nodeOptions) {
+	cfg := n.cfg
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sm, am := streams.NewMetrics(reg), actors.NewMetrics(reg)
+	keys := streams.NewKeys(cfg.Redis.Prefix, cfg.Streams.Partitions)
+	health := streams.NewHealth()
+	nowMs := func() int64 { return time.Now().UnixMilli() }
+
+	n.presence = streams.NewPresence(n.rdb, keys, cfg.Node.ID, n.log, sm)
+	n.cursors = streams.NewCursors(n.rdb, keys, 200*time.Millisecond, sm)
+	history := streams.NewHistory(n.rdb, keys, cfg.History.Size, nowMs, sm)
+	n.actors = actors.New(actors.Config{
+		Node: cfg.Node.ID, Shards: cfg.Directory.Shards,
+		MaxPendingBytes: cfg.Limits.MaxPendingBytes, OnFrame: opts.onFrame,
+	}, actors.Deps{History: history, Cursors: n.cursors, Presence: n.presence, Log: n.log, Metrics: am})
+	n.router = streams.NewRouter(n.rdb, keys, streams.RouterConfig{
+		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block,
+		ClaimIdle: cfg.Streams.ClaimIdle, MaxDeliveries: cfg.Streams.MaxDeliveries,
+		LeaseTTL: cfg.Streams.LeaseTTL, InboxMaxLen: cfg.Streams.InboxMaxLen, DLQMaxLen: cfg.Streams.DLQMaxLen,
+		HistorySize: cfg.History.Size, HistoryTTL: cfg.History.TTL, MaxPayload: cfg.Limits.MaxPayloadBytes,
+	}, n.actors, n.log, sm, health)
+	n.inbox = streams.NewInbox(n.rdb, keys, streams.InboxConfig{
+		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block, DLQMaxLen: cfg.Streams.DLQMaxLen,
+	}, n.actors, n.log, sm, health)
+	n.gw = gateway.New(gateway.Config{
+		Node: cfg.Node.ID, AllowedOrigins: cfg.Auth.AllowedOrigins, PublishAPIKey: cfg.Publish.APIKey,
+		WriteTimeout: cfg.Gateway.WriteTimeout, HandshakeTimeout: cfg.Gateway.HandshakeTimeout,
+		PingTimeout: cfg.Gateway.PingTimeout, ReadBufferSize: cfg.Gateway.ReadBufferSize,
+		MaxFrameBytes: cfg.Limits.MaxFrameBytes, MaxPayloadBytes: cfg.Limits.MaxPayloadBytes,
+	}, gateway.Deps{
+		Verifier:  auth.NewVerifier([]byte(cfg.Auth.HMACSecret), 5*time.Second),
+		Sessions:  n.actors,
+		Publisher: streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm),
+		Ready: func(ctx context.Context) error {
+			if err := n.rdb.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis unreachable: %w", err)
+			}
+			return health.Ready()
+		},
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Log:     n.log,
+	})
+}
+
+// Addr is where the node listens.
+func (n *node) Addr() string { return n.ln.Addr().String() }
+
+// Stop drains the node in order: stop accepting, stop routing, close sessions with
+// 1001 in paced batches, finish and acknowledge the inbox, remove presence, close
+// Redis. Bounded by ctx; idempotent.
+func (n *node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() { n.stopErr = n.stop(ctx) })
+	return n.stopErr
+}
+
+func (n *node) stop(ctx context.Context) error {
+	var errs []error
+	add := func(step string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("herald: stop %s: %w", step, err))
+		}
+	}
+	add("http", n.gw.Shutdown(ctx))
+	add("router", n.router.Stop(ctx))
+	add("sessions", n.actors.Drain(ctx, drainBatch, drainPause))
+	add("inbox", n.inbox.Stop(ctx))
+	n.cursors.Stop(ctx)
+	n.presence.Stop(ctx)
+	add("actors", n.actors.Shutdown(ctx))
+	n.closeRedis()
+	<-n.served
+	add("http", n.serveErr)
+	return errors.Join(errs...)
+}
+
+func (n *node) closeRedis() {
+	if n.ownRedis {
+		_ = n.rdb.Close()
+	}
+}

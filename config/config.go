@@ -1,0 +1,136 @@
+// Package config loads and validates Herald's typed configuration.
+//
+// Values come, lowest precedence first, from the defaults in the key table
+// (keys.go), the YAML file named by --config, HERALD_* environment variables
+// and command-line flags. koanf is an implementation detail of this package:
+// callers only see Config.
+package config
+
+import (
+	"slices"
+	"time"
+)
+
+// Config is the whole configuration of one Herald process.
+type Config struct {
+	Server    Server    `koanf:"server"`
+	Node      Node      `koanf:"node"`
+	Redis     Redis     `koanf:"redis"`
+	Auth      Auth      `koanf:"auth"`
+	Publish   Publish   `koanf:"publish"`
+	History   History   `koanf:"history"`
+	Limits    Limits    `koanf:"limits"`
+	Streams   Streams   `koanf:"streams"`
+	Gateway   Gateway   `koanf:"gateway"`
+	Directory Directory `koanf:"directory"`
+	Shutdown  Shutdown  `koanf:"shutdown"`
+	Log       Log       `koanf:"log"`
+}
+
+// Server is the HTTP and WebSocket listener.
+type Server struct {
+	Addr string `koanf:"addr"`
+}
+
+// Node identifies this process among the nodes sharing one Redis.
+type Node struct {
+	ID string `koanf:"id"` // Load fills a host name plus a random suffix when empty
+}
+
+// Redis selects the store: empty Addr and Addrs mean the embedded one.
+type Redis struct {
+	Addr     string   `koanf:"addr"`
+	Addrs    []string `koanf:"addrs"`
+	Prefix   string   `koanf:"prefix"`
+	Username string   `koanf:"username"`
+	Password string   `koanf:"password"`
+	TLS      bool     `koanf:"tls"`
+}
+
+// Auth configures token verification and the WebSocket origin check.
+type Auth struct {
+	HMACSecret     string   `koanf:"hmac_secret"`
+	AllowedOrigins []string `koanf:"allowed_origins"` // empty = any origin
+}
+
+// Publish configures the HTTP publish endpoint.
+type Publish struct {
+	APIKey string `koanf:"api_key"` // empty = /v1/publish off
+}
+
+// History bounds what is kept per recipient for resume.
+type History struct {
+	Size int           `koanf:"size"`
+	TTL  time.Duration `koanf:"ttl"`
+}
+
+// Limits protects a node from one client.
+type Limits struct {
+	MaxPendingBytes    int `koanf:"max_pending_bytes"`
+	MaxPayloadBytes    int `koanf:"max_payload_bytes"`
+	MaxFrameBytes      int `koanf:"max_frame_bytes"`
+	MaxSessionsPerUser int `koanf:"max_sessions_per_user"` // 0 = no limit
+}
+
+// Streams tunes the Redis Streams consumers.
+type Streams struct {
+	Partitions    int           `koanf:"partitions"`
+	ReadCount     int           `koanf:"read_count"`
+	Block         time.Duration `koanf:"block"`
+	ClaimIdle     time.Duration `koanf:"claim_idle"`
+	MaxDeliveries int           `koanf:"max_deliveries"`
+	LeaseTTL      time.Duration `koanf:"lease_ttl"`
+	InboxMaxLen   int           `koanf:"inbox_max_len"`
+	DLQMaxLen     int           `koanf:"dlq_max_len"`
+}
+
+// Gateway tunes WebSocket sessions.
+type Gateway struct {
+	WriteTimeout     time.Duration `koanf:"write_timeout"`
+	HandshakeTimeout time.Duration `koanf:"handshake_timeout"`
+	PingTimeout      time.Duration `koanf:"ping_timeout"`
+	ReadBufferSize   int           `koanf:"read_buffer_size"`
+}
+
+// Directory sizes the session directory.
+type Directory struct {
+	Shards int `koanf:"shards"` // Load turns 0 into GOMAXPROCS*4
+}
+
+// Shutdown bounds the drain on SIGTERM.
+type Shutdown struct {
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// Log selects the log output.
+type Log struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"`
+}
+
+// mask replaces a secret in output meant for people.
+const mask = "****"
+
+// Embedded reports whether no Redis is configured, so the process runs on
+// its in-process store.
+func (c Config) Embedded() bool {
+	return c.Redis.Addr == "" && len(c.Redis.Addrs) == 0
+}
+
+// Masked returns a copy that is safe to print or log: every secret that is
+// set reads "****". Slices are copied so the result shares no memory with c.
+func (c Config) Masked() Config {
+	c.Redis.Addrs = slices.Clone(c.Redis.Addrs)
+	c.Auth.AllowedOrigins = slices.Clone(c.Auth.AllowedOrigins)
+	c.Auth.HMACSecret = maskString(c.Auth.HMACSecret)
+	c.Publish.APIKey = maskString(c.Publish.APIKey)
+	c.Redis.Password = maskString(c.Redis.Password)
+	return c
+}
+
+func maskString(s string) string {
+	if s == "" {
+		return ""
+	}
+	return mask
+}

@@ -1,0 +1,283 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// keyDef is one configuration key. The table below is the single source for
+// defaults, flags, environment names, help text and per-key validation, so a
+// key cannot exist in one of them and be missing from another.
+type keyDef struct {
+	name   string // dotted koanf path, equal to the struct tags
+	def    any    // typed default; its Go type is the key's type
+	help   string
+	secret bool
+	check  func(v any) error // runs on the final, typed value; nil = any value
+}
+
+// keyTable is immutable after init; the order is the order of --help and Keys.
+var keyTable = []keyDef{
+	{name: "server.addr", def: ":8080", help: "HTTP and WebSocket listen address (host:port)", check: hostPort},
+	{name: "node.id", def: "", help: "node id, unique among the nodes sharing one Redis (default: host name plus a random suffix)", check: nodeID},
+	{name: "redis.addr", def: "", help: "Redis address (host:port); empty with empty redis.addrs runs the embedded store", check: optional(hostPort)},
+	{name: "redis.addrs", def: []string(nil), help: "Redis Cluster seed addresses, comma-separated", check: each(hostPort)},
+	{name: "redis.prefix", def: "herald", help: "prefix of every Redis key", check: redisPrefix},
+	{name: "redis.username", def: "", help: "Redis ACL user name"},
+	{name: "redis.password", def: "", help: "Redis password", secret: true},
+	{name: "redis.tls", def: false, help: "connect to Redis over TLS"},
+	{name: "auth.hmac_secret", def: "", help: "HS256 token secret, at least 16 bytes; required unless the store is embedded", secret: true},
+	{name: "auth.allowed_origins", def: []string(nil), help: "allowed WebSocket Origin values, comma-separated (empty: any)"},
+	{name: "publish.api_key", def: "", help: "API key of POST /v1/publish (empty: endpoint off)", secret: true},
+	{name: "history.size", def: 1000, help: "history entries kept per recipient", check: intMin(1)},
+	{name: "history.ttl", def: 24 * time.Hour, help: "how long an idle recipient's history is kept", check: durMin(1)},
+	{name: "limits.max_pending_bytes", def: 1048576, help: "bytes queued to one session before it is closed as too slow", check: intMin(1024)},
+	{name: "limits.max_payload_bytes", def: 65536, help: "largest published payload in bytes", check: intMin(1)},
+	{name: "limits.max_frame_bytes", def: 131072, help: "largest client-to-server WebSocket frame in bytes", check: intMin(256)},
+	{name: "limits.max_sessions_per_user", def: 0, help: "open sessions per user on one node (0: no limit)", check: intMin(0)},
+	{name: "streams.partitions", def: 1, help: "ingress stream partitions", check: intRange(1, 1024)},
+	{name: "streams.read_count", def: 500, help: "entries per XREADGROUP (COUNT)", check: intRange(1, 10000)},
+	{name: "streams.block", def: time.Second, help: "XREADGROUP BLOCK time", check: durRange(10*time.Millisecond, 10*time.Second)},
+	{name: "streams.claim_idle", def: 10 * time.Second, help: "idle time after which a pending entry is reclaimed", check: durMin(1)},
+	{name: "streams.max_deliveries", def: 5, help: "deliveries before an entry goes to the dead-letter stream", check: intMin(1)},
+	{name: "streams.lease_ttl", def: 5 * time.Second, help: "lifetime of a node's partition lease", check: durMin(100 * time.Millisecond)},
+	{name: "streams.inbox_max_len", def: 1000000, help: "approximate MAXLEN of a node inbox stream", check: intMin(1000)},
+	{name: "streams.dlq_max_len", def: 100000, help: "approximate MAXLEN of the dead-letter stream", check: intMin(100)},
+	{name: "gateway.write_timeout", def: 5 * time.Second, help: "deadline of one WebSocket write", check: durMin(1)},
+	{name: "gateway.handshake_timeout", def: 10 * time.Second, help: "deadline of the HTTP request and WebSocket upgrade", check: durMin(1)},
+	{name: "gateway.ping_timeout", def: 60 * time.Second, help: "a session that sends nothing, not even a ping, for this long is closed", check: durMin(1)},
+	{name: "gateway.read_buffer_size", def: 1024, help: "per-connection read buffer in bytes", check: intMin(256)},
+	{name: "directory.shards", def: 0, help: "session directory shards (0: GOMAXPROCS*4)", check: intMin(0)},
+	{name: "shutdown.timeout", def: 30 * time.Second, help: "drain deadline on SIGTERM", check: durMin(1)},
+	{name: "log.level", def: "info", help: "log level: debug, info, warn or error", check: oneOf("debug", "info", "warn", "error")},
+	{name: "log.format", def: "text", help: "log format: text or json", check: oneOf("text", "json")},
+}
+
+// KeyInfo describes one configuration key for docs and `herald config --keys`.
+type KeyInfo struct {
+	Name    string // koanf path, e.g. "history.ttl"
+	Type    string // string, int, bool, duration or list
+	Default string // as it would be written in YAML; "" for none
+	Env     string // e.g. "HERALD_HISTORY__TTL"
+	Flag    string // e.g. "--history.ttl"
+	Help    string
+	Secret  bool
+}
+
+// Keys lists every configuration key in table order.
+func Keys() []KeyInfo {
+	out := make([]KeyInfo, 0, len(keyTable))
+	for _, d := range keyTable {
+		out = append(out, KeyInfo{
+			Name:    d.name,
+			Type:    typeName(d.def),
+			Default: formatValue(d.def),
+			Env:     envName(d.name),
+			Flag:    "--" + d.name,
+			Help:    d.help,
+			Secret:  d.secret,
+		})
+	}
+	return out
+}
+
+// envPrefix starts every environment variable this package reads.
+const envPrefix = "HERALD_"
+
+// envName maps "limits.max_pending_bytes" to HERALD_LIMITS__MAX_PENDING_BYTES:
+// a double underscore nests because single ones occur inside key names.
+func envName(key string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__"))
+}
+
+func lookupKey(name string) (keyDef, bool) {
+	for _, d := range keyTable {
+		if d.name == name {
+			return d, true
+		}
+	}
+	return keyDef{}, false
+}
+
+// isSection reports whether name is a parent of some key, like "redis".
+func isSection(name string) bool {
+	for _, d := range keyTable {
+		if strings.HasPrefix(d.name, name+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case int:
+		return "int"
+	case bool:
+		return "bool"
+	case time.Duration:
+		return "duration"
+	case []string:
+		return "list"
+	}
+	panic(fmt.Sprintf("config: key table holds unsupported type %T", v))
+}
+
+// formatValue renders a typed value the way a person would write it.
+func formatValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int:
+		return strconv.Itoa(x)
+	case bool:
+		return strconv.FormatBool(x)
+	case time.Duration:
+		return formatDuration(x)
+	case []string:
+		return strings.Join(x, ",")
+	}
+	return fmt.Sprint(v)
+}
+
+// formatDuration drops the zero tails of time.Duration.String, so 24h reads
+// "24h" rather than "24h0m0s"; the result still parses with ParseDuration.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Checks. Each receives a value already coerced to its key's type.
+
+func intMin(lo int) func(any) error {
+	return func(v any) error {
+		if n := v.(int); n < lo {
+			return fmt.Errorf("%d is below the minimum %d", n, lo)
+		}
+		return nil
+	}
+}
+
+func intRange(lo, hi int) func(any) error {
+	return func(v any) error {
+		if n := v.(int); n < lo || n > hi {
+			return fmt.Errorf("%d is outside %d..%d", n, lo, hi)
+		}
+		return nil
+	}
+}
+
+func durMin(lo time.Duration) func(any) error {
+	return func(v any) error {
+		if d := v.(time.Duration); d < lo {
+			if lo == 1 {
+				return fmt.Errorf("%s must be positive", formatDuration(d))
+			}
+			return fmt.Errorf("%s is below the minimum %s", formatDuration(d), formatDuration(lo))
+		}
+		return nil
+	}
+}
+
+func durRange(lo, hi time.Duration) func(any) error {
+	return func(v any) error {
+		if d := v.(time.Duration); d < lo || d > hi {
+			return fmt.Errorf("%s is outside %s..%s", formatDuration(d), formatDuration(lo), formatDuration(hi))
+		}
+		return nil
+	}
+}
+
+func oneOf(allowed ...string) func(any) error {
+	return func(v any) error {
+		s := v.(string)
+		for _, a := range allowed {
+			if s == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+	}
+}
+
+func optional(check func(any) error) func(any) error {
+	return func(v any) error {
+		if v.(string) == "" {
+			return nil
+		}
+		return check(v)
+	}
+}
+
+func each(check func(any) error) func(any) error {
+	return func(v any) error {
+		for _, s := range v.([]string) {
+			if err := check(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// hostPort accepts what net.Listen and net.Dial accept with a numeric port;
+// an empty host means all interfaces (listen) or localhost (dial).
+func hostPort(v any) error {
+	s := v.(string)
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has no numeric port 0..65535", s)
+	}
+	return nil
+}
+
+// nodeID keeps ids safe inside Redis keys, log lines and consumer names.
+func nodeID(v any) error {
+	s := v.(string)
+	if s == "" {
+		return nil // Load generates one
+	}
+	if len(s) > 64 {
+		return fmt.Errorf("%d bytes is longer than 64", len(s))
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return !nodeIDRune(r) }) >= 0 {
+		return fmt.Errorf("%q has a character outside [A-Za-z0-9_.-]", s)
+	}
+	return nil
+}
+
+func nodeIDRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+		r == '_' || r == '.' || r == '-'
+}
+
+// redisPrefix refuses braces because keys carry their own {hash tags}, and a
+// brace in the prefix would change which part Redis Cluster hashes.
+func redisPrefix(v any) error {
+	s := v.(string)
+	if s == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	if strings.ContainsAny(s, "{}") {
+		return fmt.Errorf("%q contains a brace", s)
+	}
+	if strings.IndexFunc(s, unicode.IsSpace) >= 0 {
+		return fmt.Errorf("%q contains whitespace", s)
+	}
+	return nil
+}

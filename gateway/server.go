@@ -1,0 +1,285 @@
+// Package gateway is Herald's HTTP face: the /ws upgrade with its token and origin
+// checks, POST /v1/publish, /healthz, /readyz and /metrics. It turns gws events into
+// calls on the session actors.
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/herald-push/herald/actors"
+	"github.com/herald-push/herald/gateway/auth"
+	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/streams"
+)
+
+// Config tunes the gateway.
+type Config struct {
+	Node             string
+	AllowedOrigins   []string // empty: any
+	PublishAPIKey    string   // empty: POST /v1/publish is off
+	WriteTimeout     time.Duration
+	HandshakeTimeout time.Duration
+	PingTimeout      time.Duration
+	ReadBufferSize   int
+	MaxFrameBytes    int
+	MaxPayloadBytes  int
+}
+
+// Sessions opens session actors.
+type Sessions interface {
+	Open(spec actors.SessionSpec, sock actors.Socket) (*actors.Handle, error)
+}
+
+// Publisher appends publications to the ingress stream.
+type Publisher interface {
+	Publish(ctx context.Context, p streams.Publication) (string, error)
+}
+
+// Deps are the gateway's collaborators.
+type Deps struct {
+	Verifier  *auth.Verifier
+	Sessions  Sessions
+	Publisher Publisher
+	Ready     func(ctx context.Context) error
+	Metrics   http.Handler
+	Log       *slog.Logger
+	// Extra routes, e.g. the demo page of the embedded mode.
+	Routes map[string]http.Handler
+}
+
+// Server serves HTTP and WebSocket on one listener.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	upgrader *gws.Upgrader
+	http     *http.Server
+	seq      atomic.Uint64
+	once     sync.Once
+}
+
+// New builds the server; Serve runs it.
+func New(cfg Config, deps Deps) *Server {
+	s := &Server{cfg: cfg, deps: deps}
+	s.upgrader = gws.NewUpgrader(&events{pingTimeout: cfg.PingTimeout}, &gws.ServerOption{
+		ReadBufferSize:     cfg.ReadBufferSize,
+		ReadMaxPayloadSize: cfg.MaxFrameBytes,
+		HandshakeTimeout:   cfg.HandshakeTimeout,
+		Recovery:           gws.Recovery,
+		Logger:             gwsLogger{deps.Log},
+		NewSession:         func() gws.SessionStorage { return &handleStorage{} },
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", s.serveWS)
+	mux.HandleFunc("/v1/publish", s.servePublish)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("/readyz", s.serveReady)
+	if deps.Metrics != nil {
+		mux.Handle("/metrics", deps.Metrics)
+	}
+	for path, h := range deps.Routes {
+		mux.Handle(path, h)
+	}
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.HandshakeTimeout, // gws's own server has no such deadline (slowloris)
+		ReadTimeout:       cfg.HandshakeTimeout + 30*time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and ends idle HTTP ones; WebSocket sessions
+// are the actors' to drain. Idempotent.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.once.Do(func() { err = s.http.Shutdown(ctx) })
+	return err
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r.Header.Get("Origin")) {
+		writeError(w, http.StatusForbidden, "origin not allowed")
+		return
+	}
+	spec, status, err := s.sessionSpec(r)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	conn, err := s.upgrader.Upgrade(w, r)
+	if err != nil {
+		return // gws answered the request already
+	}
+	sock := socket{c: conn, writeTimeout: s.cfg.WriteTimeout}
+	h, err := s.deps.Sessions.Open(spec, sock)
+	if err != nil {
+		sock.Close(wire.CloseGoingAway, "node draining")
+		return
+	}
+	conn.Session().Store(handleKey, h)
+	go conn.ReadLoop() // a fresh goroutine: its stack stays small, not the HTTP handler's
+}
+
+// sessionSpec checks the token and the query before the upgrade; failures are
+// answered with a status and a JSON reason.
+func (s *Server) sessionSpec(r *http.Request) (actors.SessionSpec, int, error) {
+	tok := auth.TokenFromRequest(r)
+	if tok == "" {
+		return actors.SessionSpec{}, http.StatusUnauthorized, errors.New("missing token: send Authorization: Bearer <jwt> or ?token=<jwt>")
+	}
+	claims, err := s.deps.Verifier.Verify(tok)
+	if err != nil {
+		return actors.SessionSpec{}, http.StatusUnauthorized, err
+	}
+	q := r.URL.Query()
+	spec := actors.SessionSpec{
+		ID:     s.cfg.Node + "-" + strconv.FormatUint(s.seq.Add(1), 36),
+		User:   claims.User,
+		Device: claims.Device,
+		Expiry: claims.Expiry,
+	}
+	if spec.Device == "" {
+		spec.Device = q.Get("device")
+		if spec.Device != "" && wire.ValidName(spec.Device) != nil {
+			return spec, http.StatusBadRequest, fmt.Errorf("bad device: %w", wire.ErrBadName)
+		}
+	}
+	if since := q.Get("since"); since != "" {
+		if spec.Since, err = wire.ParseOffset(since); err != nil {
+			return spec, http.StatusBadRequest, errors.New(`bad since: an offset like "1700000000000-0"`)
+		}
+		spec.HasSince = true
+	}
+	return spec, 0, nil
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	if len(s.cfg.AllowedOrigins) == 0 || origin == "" {
+		return true // no allow-list, or not a browser (browsers always send Origin)
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// publishBody is the JSON of POST /v1/publish.
+type publishBody struct {
+	To    string          `json:"to"`
+	Topic string          `json:"topic"`
+	Data  json.RawMessage `json:"data"`
+	ID    string          `json:"id"`
+	From  string          `json:"from"`
+	TTL   int64           `json:"ttl"`
+}
+
+func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.PublishAPIKey == "" {
+		writeError(w, http.StatusNotFound, "publishing over HTTP is off: set publish.api_key")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if subtle.ConstantTimeCompare([]byte(key), []byte(s.cfg.PublishAPIKey)) != 1 {
+		writeError(w, http.StatusUnauthorized, "missing or wrong API key: send Authorization: Bearer <publish.api_key>")
+		return
+	}
+	body, status, err := decodePublish(w, r, s.cfg.MaxPayloadBytes)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	id, err := s.deps.Publisher.Publish(r.Context(), streams.Publication{
+		To: body.To, Topic: body.Topic, Data: body.Data, ID: body.ID, From: body.From, TTL: body.TTL,
+	})
+	var rej streams.Rejection
+	switch {
+	case errors.As(err, &rej):
+		writeError(w, http.StatusBadRequest, rej.Error())
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable; nothing was written, retry later")
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]string{"id": id})
+	}
+}
+
+func decodePublish(w http.ResponseWriter, r *http.Request, maxPayload int) (publishBody, int, error) {
+	var body publishBody
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(maxPayload)+4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return body, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit)
+		}
+		return body, http.StatusBadRequest, fmt.Errorf("body is not a publish object: %v", err)
+	}
+	if dec.More() {
+		return body, http.StatusBadRequest, errors.New("body has more than one JSON value")
+	}
+	if len(body.Data) == 0 {
+		return body, http.StatusBadRequest, errors.New("missing data")
+	}
+	if body.TTL < 0 {
+		return body, http.StatusBadRequest, errors.New("bad ttl: a positive number of seconds")
+	}
+	return body, 0, nil
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.deps.Ready(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func writeError(w http.ResponseWriter, status int, reason string) {
+	writeJSON(w, status, map[string]string{"error": reason})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// gwsLogger sends gws's own messages (recovered panics, handshake errors) to slog.
+type gwsLogger struct{ log *slog.Logger }
+
+func (l gwsLogger) Error(v ...any) { l.log.Warn("websocket", "detail", fmt.Sprint(v...)) }

@@ -1,0 +1,106 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// Client frame types, PROTOCOL.md section 5.
+const (
+	TypeSubscribe   = "subscribe"
+	TypeUnsubscribe = "unsubscribe"
+	TypeAck         = "ack"
+	TypeSend        = "send"
+	TypePublish     = "publish"
+)
+
+// MaxRefLen bounds the client's request reference.
+const MaxRefLen = 128
+
+// ClientFrame is one decoded, validated frame from a client.
+type ClientFrame struct {
+	Type   string          `json:"type"`
+	Topic  string          `json:"topic,omitempty"`
+	Since  string          `json:"since,omitempty"`
+	Offset string          `json:"offset,omitempty"`
+	Ref    string          `json:"ref,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
+}
+
+// DecodeClientFrame parses and validates b. A returned *ErrorFrame is ready to send
+// back (code bad_frame, with the request's topic or ref where it had one).
+func DecodeClientFrame(b []byte) (ClientFrame, *ErrorFrame) {
+	var f ClientFrame
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return f, Errorf(CodeBadFrame, "a frame is one JSON object")
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return ClientFrame{}, Errorf(CodeBadFrame, "not a JSON frame: %s", trimReason(err.Error()))
+	}
+	if e := f.validate(); e != nil {
+		if len(f.Ref) <= MaxRefLen {
+			e.Ref = f.Ref
+		}
+		if ValidName(f.Topic) == nil {
+			e.Topic = f.Topic
+		}
+		return ClientFrame{}, e
+	}
+	return f, nil
+}
+
+func (f *ClientFrame) validate() *ErrorFrame {
+	switch f.Type {
+	case TypeAck:
+		return f.validateAck()
+	case TypeSubscribe, TypeUnsubscribe:
+		if err := ValidName(f.Topic); err != nil {
+			return Errorf(CodeBadFrame, "%s needs a topic: %v", f.Type, err)
+		}
+		if f.Since != "" {
+			if _, err := ParseOffset(f.Since); err != nil {
+				return Errorf(CodeBadFrame, "since is not an offset")
+			}
+		}
+	case TypeSend, TypePublish:
+		return f.validateUpstream()
+	case "":
+		return Errorf(CodeBadFrame, "missing type")
+	default:
+		return Errorf(CodeBadFrame, "unknown frame type %q", trimReason(f.Type))
+	}
+	return nil
+}
+
+func (f *ClientFrame) validateAck() *ErrorFrame {
+	if _, err := ParseOffset(f.Offset); err != nil {
+		return Errorf(CodeBadFrame, "ack needs an offset like \"1700000000000-0\"")
+	}
+	if f.Topic != "" && ValidName(f.Topic) != nil {
+		return Errorf(CodeBadFrame, "bad topic name")
+	}
+	return nil
+}
+
+func (f *ClientFrame) validateUpstream() *ErrorFrame {
+	if f.Ref == "" || len(f.Ref) > MaxRefLen {
+		return Errorf(CodeBadFrame, "%s needs a ref of 1 to %d bytes", f.Type, MaxRefLen)
+	}
+	if len(f.Data) == 0 || string(f.Data) == "null" {
+		return Errorf(CodeBadFrame, "%s needs data", f.Type)
+	}
+	if f.Type == TypePublish {
+		if err := ValidName(f.Topic); err != nil {
+			return Errorf(CodeBadFrame, "publish needs a topic: %v", err)
+		}
+	}
+	return nil
+}
+
+func trimReason(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "..."
+	}
+	return s
+}

@@ -1,0 +1,81 @@
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Error codes carried by error frames.
+const (
+	CodeBadFrame     = "bad_frame"     // not JSON, unknown type, missing or invalid field
+	CodeTooLarge     = "too_large"     // frame or payload over its limit
+	CodeForbidden    = "forbidden"     // the token or policy does not allow it
+	CodeRateLimited  = "rate_limited"  // too many frames
+	CodeNotSupported = "not_supported" // a frame type this node does not serve yet
+	CodeUnavailable  = "unavailable"   // Redis unreachable: retry later
+	CodeInternal     = "internal"
+)
+
+// Close codes, PROTOCOL.md section 6.
+const (
+	CloseGoingAway       uint16 = 1001 // node draining
+	CloseInternal        uint16 = 1011
+	CloseTokenExpired    uint16 = 4001
+	ClosePolicy          uint16 = 4003
+	CloseSlowConsumer    uint16 = 4008
+	CloseTooManySessions uint16 = 4009
+)
+
+// Welcome is the first frame of every session.
+func Welcome(session, node, user string) []byte {
+	return mustJSON(struct {
+		Type    string `json:"type"`
+		Session string `json:"session"`
+		Node    string `json:"node"`
+		User    string `json:"user"`
+	}{"welcome", session, node, user})
+}
+
+// Recovered ends a replay from history.
+func Recovered(r Recipient, complete bool) []byte {
+	b := append([]byte(`{"type":"recovered","`), r.field()...)
+	b = append(b, `":`...)
+	b = AppendString(b, r.Name)
+	if complete {
+		return append(b, `,"complete":true}`...)
+	}
+	return append(b, `,"complete":false}`...)
+}
+
+// ErrorFrame is the answer to a request the session could not serve; the session stays open.
+type ErrorFrame struct {
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
+	Topic  string `json:"topic,omitempty"`
+	Ref    string `json:"ref,omitempty"`
+}
+
+func (e *ErrorFrame) Error() string { return e.Code + ": " + e.Reason }
+
+// Bytes renders e as an error frame.
+func (e *ErrorFrame) Bytes() []byte {
+	return mustJSON(struct {
+		Type string `json:"type"`
+		*ErrorFrame
+	}{"error", e})
+}
+
+// Errorf builds an error frame.
+func Errorf(code, format string, args ...any) *ErrorFrame {
+	return &ErrorFrame{Code: code, Reason: fmt.Sprintf(format, args...)}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only fixed struct types of this file reach here; they always marshal.
+		panic(errors.Join(errors.New("wire: marshal"), err))
+	}
+	return b
+}

@@ -1,0 +1,98 @@
+package streams
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisConfig says which Redis to use.
+type RedisConfig struct {
+	Addr     string   // standalone
+	Addrs    []string // several: Redis Cluster
+	Username string
+	Password string
+	TLS      bool
+}
+
+// Connect opens a client for cfg: a ClusterClient for several addresses, a plain
+// client otherwise. It checks the connection with PING.
+func Connect(ctx context.Context, cfg RedisConfig) (redis.UniversalClient, error) {
+	opts := &redis.UniversalOptions{
+		Addrs:    cfg.Addrs,
+		Username: cfg.Username,
+		Password: cfg.Password,
+		// Blocking readers each pin a connection for up to streams.block; leave room.
+		PoolSize:        64,
+		MaxRetries:      2,
+		MinRetryBackoff: 50 * time.Millisecond,
+		MaxRetryBackoff: 500 * time.Millisecond,
+		DialTimeout:     2 * time.Second,
+	}
+	if len(opts.Addrs) == 0 {
+		opts.Addrs = []string{cfg.Addr}
+	}
+	if cfg.TLS {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	var c redis.UniversalClient
+	if len(cfg.Addrs) > 1 {
+		c = redis.NewClusterClient(opts.Cluster())
+	} else {
+		c = redis.NewClient(opts.Simple())
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("streams: connect to redis %v: %w", opts.Addrs, err)
+	}
+	return c, nil
+}
+
+// Embedded is the in-process Redis-compatible store of the zero-setup mode. It is not
+// durable and serves one node only.
+type Embedded struct {
+	srv *miniredis.Miniredis
+}
+
+// StartEmbedded starts the embedded store on addr ("" or "127.0.0.1:0" for any port).
+func StartEmbedded(addr string) (*Embedded, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	srv := miniredis.NewMiniRedis()
+	if err := srv.StartAddr(addr); err != nil {
+		return nil, fmt.Errorf("streams: start embedded store on %s: %w", addr, err)
+	}
+	return &Embedded{srv: srv}, nil
+}
+
+// Addr is where the embedded store listens.
+func (e *Embedded) Addr() string { return e.srv.Addr() }
+
+// Close stops it; what it held is gone.
+func (e *Embedded) Close() { e.srv.Close() }
+
+// isNoGroup tells a NOGROUP error: the stream or its group vanished (Redis restarted
+// without persistence, or someone deleted the key) and must be created again.
+func isNoGroup(err error) bool { return err != nil && redis.HasErrorPrefix(err, "NOGROUP") }
+
+// createGroup creates group on stream from its beginning, tolerating BUSYGROUP. From
+// "0", not "$": publishers may have recreated the stream already and what they wrote
+// must not be skipped.
+func createGroup(ctx context.Context, c redis.Cmdable, stream, group string) error {
+	err := c.XGroupCreateMkStream(ctx, stream, group, "0").Err()
+	if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
+		return fmt.Errorf("streams: create group %s on %s: %w", group, stream, err)
+	}
+	return nil
+}
+
+// ErrStopped is returned by calls made after Stop.
+var ErrStopped = errors.New("streams: stopped")

@@ -1,0 +1,195 @@
+package streams
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/herald-push/herald/gateway/wire"
+)
+
+// Ingress entry fields, PROTOCOL.md section 1.
+const (
+	fieldTo    = "to"
+	fieldTopic = "topic"
+	fieldData  = "data"
+	fieldID    = "id"
+	fieldFrom  = "from"
+	fieldTTL   = "ttl"
+)
+
+// History and inbox entry fields. Short, because they are stored once per message
+// per recipient.
+const (
+	histID     = "id"
+	histData   = "data"
+	histTS     = "ts"
+	histFrom   = "from"
+	histExpire = "exp"
+	inboxRcpt  = "r"
+	inboxOff   = "o"
+)
+
+// maxIDLen bounds a publisher's message id.
+const maxIDLen = 256
+
+// Rejection is why an ingress entry cannot be delivered; it becomes the dead
+// letter's reason.
+type Rejection string
+
+// Error makes a Rejection usable as an error.
+func (r Rejection) Error() string { return string(r) }
+
+// ParseIngress validates one ingress entry (id is its stream entry id, whose time part
+// is the publish time) and turns it into a push without an offset yet.
+func ParseIngress(id string, fields map[string]any, maxPayload int) (*wire.Push, error) {
+	str := func(k string) (string, bool) {
+		v, ok := fields[k]
+		if !ok {
+			return "", false
+		}
+		s, isStr := v.(string)
+		return s, isStr
+	}
+	to, hasTo := str(fieldTo)
+	topic, hasTopic := str(fieldTopic)
+	rcpt, err := parseRecipient(to, hasTo, topic, hasTopic)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := str(fieldData)
+	if !ok {
+		return nil, Rejection("missing data")
+	}
+	data, err := parseData(raw, maxPayload)
+	if err != nil {
+		return nil, err
+	}
+	ts := int64(wire.MustOffset(id).Ms)
+	p := &wire.Push{Recipient: rcpt, ID: id, TS: ts, Data: data}
+	if err := parseOptional(p, str); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func parseRecipient(to string, hasTo bool, topic string, hasTopic bool) (wire.Recipient, error) {
+	switch {
+	case hasTo && hasTopic:
+		return wire.Recipient{}, Rejection("both to and topic")
+	case hasTo:
+		if wire.ValidName(to) != nil {
+			return wire.Recipient{}, Rejection("bad user id in to: " + wire.ErrBadName.Error())
+		}
+		return wire.User(to), nil
+	case hasTopic:
+		if wire.ValidName(topic) != nil {
+			return wire.Recipient{}, Rejection("bad topic name: " + wire.ErrBadName.Error())
+		}
+		return wire.Topic(topic), nil
+	}
+	return wire.Recipient{}, Rejection("neither to nor topic")
+}
+
+// parseData checks the payload and makes it compact: the coalesced wire format
+// separates frames with newlines, so a payload must not contain a raw one.
+func parseData(raw string, maxPayload int) ([]byte, error) {
+	if len(raw) > maxPayload {
+		return nil, Rejection("payload too large: " + strconv.Itoa(len(raw)) + " bytes > " + strconv.Itoa(maxPayload))
+	}
+	b := []byte(raw)
+	if !json.Valid(b) {
+		return nil, Rejection("data is not JSON")
+	}
+	if bytes.ContainsAny(b, "\n\r") {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, b); err != nil {
+			return nil, Rejection("data is not JSON")
+		}
+		b = buf.Bytes()
+	}
+	return b, nil
+}
+
+func parseOptional(p *wire.Push, str func(string) (string, bool)) error {
+	if id, ok := str(fieldID); ok {
+		if id == "" || len(id) > maxIDLen || !utf8.ValidString(id) {
+			return Rejection("bad id: 1 to 256 bytes of UTF-8")
+		}
+		p.ID = id
+	}
+	if from, ok := str(fieldFrom); ok {
+		if wire.ValidName(from) != nil {
+			return Rejection("bad from: " + wire.ErrBadName.Error())
+		}
+		p.From = from
+	}
+	if ttl, ok := str(fieldTTL); ok {
+		secs, err := strconv.ParseInt(ttl, 10, 64)
+		if err != nil || secs <= 0 || secs > 10*365*24*3600 {
+			return Rejection("bad ttl: a positive number of seconds")
+		}
+		p.Expire = p.TS + secs*1000
+	}
+	return nil
+}
+
+// historyValues are the fields of p's history entry.
+func historyValues(p *wire.Push) []any {
+	v := make([]any, 0, 10)
+	v = append(v, histID, p.ID, histData, p.Data, histTS, p.TS)
+	if p.From != "" {
+		v = append(v, histFrom, p.From)
+	}
+	if p.Expire != 0 {
+		v = append(v, histExpire, p.Expire)
+	}
+	return v
+}
+
+// inboxValues are the fields of p's entry in a node inbox: the history fields plus
+// the recipient and the offset.
+func inboxValues(p *wire.Push) []any {
+	return append(historyValues(p), inboxRcpt, p.Recipient.String(), inboxOff, p.Offset.String())
+}
+
+// pushFromHistory rebuilds a push from a history entry of r.
+func pushFromHistory(r wire.Recipient, id string, f map[string]any) (*wire.Push, error) {
+	p := &wire.Push{Recipient: r, Offset: wire.MustOffset(id)}
+	return p, fillStored(p, f)
+}
+
+// pushFromInbox rebuilds a push from a node inbox entry.
+func pushFromInbox(f map[string]any) (*wire.Push, error) {
+	rs, _ := f[inboxRcpt].(string)
+	r, err := wire.ParseRecipient(rs)
+	if err != nil {
+		return nil, Rejection("inbox entry without a valid recipient")
+	}
+	os, _ := f[inboxOff].(string)
+	off, err := wire.ParseOffset(os)
+	if err != nil {
+		return nil, Rejection("inbox entry without a valid offset")
+	}
+	p := &wire.Push{Recipient: r, Offset: off}
+	return p, fillStored(p, f)
+}
+
+func fillStored(p *wire.Push, f map[string]any) error {
+	p.ID, _ = f[histID].(string)
+	data, _ := f[histData].(string)
+	p.From, _ = f[histFrom].(string)
+	p.TS, _ = strconv.ParseInt(asString(f[histTS]), 10, 64)
+	p.Expire, _ = strconv.ParseInt(asString(f[histExpire]), 10, 64)
+	if p.ID == "" || data == "" || !json.Valid([]byte(data)) {
+		return Rejection("stored entry without id or valid data")
+	}
+	p.Data = []byte(data)
+	return nil
+}
+
+func asString(v any) string {
+	s, _ := v.(string)
+	return s
+}

@@ -1,0 +1,115 @@
+package streams
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/gateway/wire"
+)
+
+// replayPage is how many history entries one XRANGE of a replay reads.
+const replayPage = 100
+
+// History reads recipients' history streams for resume.
+type History struct {
+	rdb     redis.UniversalClient
+	keys    Keys
+	size    int
+	nowMs   func() int64
+	metrics *Metrics
+}
+
+// NewHistory returns a reader of the history streams; size is history.size.
+func NewHistory(rdb redis.UniversalClient, keys Keys, size int, nowMs func() int64, m *Metrics) *History {
+	return &History{rdb: rdb, keys: keys, size: size, nowMs: nowMs, metrics: m}
+}
+
+// Top is the offset of r's newest history entry, or the zero Offset when there is none.
+func (h *History) Top(ctx context.Context, r wire.Recipient) (wire.Offset, error) {
+	msgs, err := h.rdb.XRevRangeN(ctx, h.keys.History(r), "+", "-", 1).Result()
+	if err != nil {
+		h.metrics.RedisErrors.WithLabelValues("history_top").Inc()
+		return wire.Offset{}, fmt.Errorf("streams: history top of %s: %w", r, err)
+	}
+	if len(msgs) == 0 {
+		return wire.Offset{}, nil
+	}
+	return wire.MustOffset(msgs[0].ID), nil
+}
+
+// Replay sends page by page every entry of r's history after since (expired ones
+// left out) to page, and returns the last offset it sent (since when none) and
+// whether history still held everything after since.
+//
+// Completeness is judged conservatively (docs/ARCHITECTURE.md): history streams are
+// trimmed exactly to history.size, so a since older than the oldest entry held means
+// entries may have been trimmed; a non-zero since with no history at all, or one
+// beyond the newest entry, means history was lost or expired.
+func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (wire.Offset, bool, error) {
+	key := h.keys.History(r)
+	first, err := h.rdb.XRangeN(ctx, key, "-", "+", 1).Result()
+	if err != nil {
+		h.metrics.RedisErrors.WithLabelValues("history_range").Inc()
+		return since, false, fmt.Errorf("streams: history of %s: %w", r, err)
+	}
+	if len(first) == 0 {
+		return since, since.IsZero(), nil
+	}
+	complete := !since.Less(wire.MustOffset(first[0].ID))
+	if since.IsZero() {
+		n, err := h.rdb.XLen(ctx, key).Result()
+		complete = err == nil && n < int64(h.size)
+	}
+	last, sent, err := h.replayFrom(ctx, r, since, page)
+	if err != nil {
+		return last, false, err
+	}
+	if sent == 0 && !since.IsZero() {
+		top, err := h.Top(ctx, r)
+		if err == nil && top.Less(since) {
+			complete = false // the client saw entries this history never had: it was lost
+		}
+	}
+	return last, complete, nil
+}
+
+func (h *History) replayFrom(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (wire.Offset, int, error) {
+	key := h.keys.History(r)
+	last, sent := since, 0
+	for {
+		msgs, err := h.rdb.XRangeN(ctx, key, last.Next().String(), "+", replayPage).Result()
+		if err != nil {
+			h.metrics.RedisErrors.WithLabelValues("history_range").Inc()
+			return last, sent, fmt.Errorf("streams: replay %s: %w", r, err)
+		}
+		pushes := h.decode(r, msgs)
+		if len(msgs) > 0 {
+			last = wire.MustOffset(msgs[len(msgs)-1].ID)
+		}
+		if len(pushes) > 0 {
+			if err := page(pushes); err != nil {
+				return last, sent, err
+			}
+			sent += len(pushes)
+		}
+		if len(msgs) < replayPage {
+			return last, sent, nil
+		}
+	}
+}
+
+func (h *History) decode(r wire.Recipient, msgs []redis.XMessage) []*wire.Push {
+	now := h.nowMs()
+	out := make([]*wire.Push, 0, len(msgs))
+	for _, m := range msgs {
+		p, err := pushFromHistory(r, m.ID, m.Values)
+		if err != nil || p.Expired(now) {
+			continue
+		}
+		p.Encode()
+		out = append(out, p)
+	}
+	return out
+}

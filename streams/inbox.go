@@ -1,0 +1,234 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/gateway/wire"
+)
+
+// maxInflightBatches bounds the inbox batches handed to sessions and not yet
+// acknowledged. At the bound the reader waits: the backlog stays in Redis.
+const maxInflightBatches = 16
+
+// InboxConfig tunes the inbox reader.
+type InboxConfig struct {
+	Node      string
+	ReadCount int
+	Block     time.Duration
+	DLQMaxLen int
+}
+
+// Inbox reads this node's inbox stream (group "node") and hands its pushes to the
+// local directory; a batch is acknowledged once every local session wrote it or was
+// cut off.
+type Inbox struct {
+	rdb     redis.UniversalClient
+	keys    Keys
+	cfg     InboxConfig
+	stream  string
+	sink    Sink
+	log     *rateLog
+	metrics *Metrics
+	health  *Health
+
+	slots   chan struct{} // one per batch in flight
+	acks    chan []string // completed batches, to acknowledge
+	stop    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+	ownDone bool // the own pending entries of a previous run were read
+}
+
+// NewInbox returns the reader of node cfg.Node's inbox; Start runs it.
+func NewInbox(rdb redis.UniversalClient, keys Keys, cfg InboxConfig, sink Sink, log *slog.Logger, m *Metrics, h *Health) *Inbox {
+	return &Inbox{
+		rdb: rdb, keys: keys, cfg: cfg, stream: keys.Inbox(cfg.Node), sink: sink,
+		log: newRateLog(log, 10*time.Second), metrics: m, health: h,
+		slots: make(chan struct{}, maxInflightBatches),
+		acks:  make(chan []string, maxInflightBatches),
+		stop:  make(chan struct{}),
+	}
+}
+
+// Start runs the reader and the acknowledger.
+func (in *Inbox) Start() {
+	in.wg.Add(2)
+	go func() { defer in.wg.Done(); in.read() }()
+	go func() { defer in.wg.Done(); in.acknowledge() }()
+}
+
+// Stop ends reading, waits for the batches in flight to be written and
+// acknowledged, bounded by ctx. Idempotent.
+func (in *Inbox) Stop(ctx context.Context) error {
+	in.once.Do(func() { close(in.stop) })
+	done := make(chan struct{})
+	go func() { in.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (in *Inbox) stopped() bool {
+	select {
+	case <-in.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (in *Inbox) read() {
+	defer close(in.acks) // after the last batch is handed over; acknowledge drains the rest
+	b := newBackoff(100*time.Millisecond, 5*time.Second)
+	ctx := context.Background()
+	if err := createGroup(ctx, in.rdb, in.stream, groupNode); err != nil {
+		in.log.warn("inbox: create group failed, retrying", err)
+	}
+	for !in.stopped() {
+		err := in.readBatch(ctx)
+		if err == nil {
+			b.reset()
+			continue
+		}
+		if isNoGroup(err) {
+			if err = createGroup(ctx, in.rdb, in.stream, groupNode); err == nil {
+				continue
+			}
+		}
+		in.health.fail("inbox")
+		in.log.warn("inbox: redis failing, retrying", err, "stream", in.stream)
+		sleepOrStop(b.next(), in.stop)
+	}
+	in.waitInflight()
+}
+
+// waitInflight takes every slot back: all batches handed over were acknowledged.
+func (in *Inbox) waitInflight() {
+	for i := 0; i < cap(in.slots); i++ {
+		in.slots <- struct{}{}
+	}
+}
+
+func (in *Inbox) readBatch(ctx context.Context) error {
+	start, block := ">", in.cfg.Block
+	if !in.ownDone {
+		start, block = "0", -1 // entries a previous run of this node read but never acked
+	}
+	res, err := in.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: groupNode, Consumer: in.cfg.Node, Streams: []string{in.stream, start},
+		Count: int64(in.cfg.ReadCount), Block: block,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		in.health.ok("inbox")
+		return nil
+	}
+	if err != nil {
+		in.metrics.RedisErrors.WithLabelValues("inbox_read").Inc()
+		return fmt.Errorf("streams: read %s: %w", in.stream, err)
+	}
+	in.health.ok("inbox")
+	var msgs []redis.XMessage
+	if len(res) > 0 {
+		msgs = res[0].Messages
+	}
+	if len(msgs) == 0 {
+		in.ownDone = true
+		return nil
+	}
+	in.metrics.InboxRead.Add(float64(len(msgs)))
+	return in.handOver(ctx, msgs)
+}
+
+// handOver gives one batch to the directory. Entries that cannot be parsed (someone
+// wrote garbage to the inbox) are dead-lettered and acknowledged with the batch.
+func (in *Inbox) handOver(ctx context.Context, msgs []redis.XMessage) error {
+	pushes := make([]*wire.Push, 0, len(msgs))
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		ids = append(ids, m.ID)
+		p, err := pushFromInbox(m.Values)
+		if err != nil {
+			if err := in.deadLetter(ctx, m, err); err != nil {
+				return err
+			}
+			continue
+		}
+		p.Encode()
+		pushes = append(pushes, p)
+	}
+	select {
+	case in.slots <- struct{}{}:
+	case <-in.stop:
+		return nil // not acknowledged: read again by the next run of this node
+	}
+	in.sink.Deliver(pushes, nil, func() { in.acks <- ids })
+	return nil
+}
+
+func (in *Inbox) deadLetter(ctx context.Context, m redis.XMessage, reason error) error {
+	d := deadLetter{id: m.ID, fields: m.Values, reason: reason.Error()}
+	if err := in.rdb.XAdd(ctx, dlqArgs(in.keys, in.cfg.DLQMaxLen, in.stream, d)).Err(); err != nil {
+		in.metrics.RedisErrors.WithLabelValues("dead_letter").Inc()
+		return fmt.Errorf("streams: dead-letter inbox entry: %w", err)
+	}
+	in.metrics.InboxBad.Inc()
+	in.metrics.DeadLetters.WithLabelValues("bad_inbox_entry").Inc()
+	return nil
+}
+
+// acknowledge acks completed batches and trims the inbox behind them. It runs until
+// read closed acks.
+func (in *Inbox) acknowledge() {
+	var trimAt time.Time
+	for ids := range in.acks {
+		in.ackBatch(ids)
+		<-in.slots
+		if time.Now().After(trimAt) {
+			trimAt = time.Now().Add(time.Second)
+			in.trim()
+		}
+	}
+}
+
+func (in *Inbox) ackBatch(ids []string) {
+	b := newBackoff(50*time.Millisecond, 2*time.Second)
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := in.rdb.XAck(ctx, in.stream, groupNode, ids...).Err()
+		cancel()
+		if err == nil || attempt >= 20 {
+			return // after that many failures the entries stay pending and are read again at restart
+		}
+		in.metrics.RedisErrors.WithLabelValues("inbox_ack").Inc()
+		time.Sleep(b.next())
+	}
+}
+
+// trim drops acknowledged entries: everything before the oldest pending one.
+func (in *Inbox) trim() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	sum, err := in.rdb.XPending(ctx, in.stream, groupNode).Result()
+	if err != nil {
+		return
+	}
+	minID := sum.Lower
+	if sum.Count == 0 {
+		info, err := in.rdb.XInfoGroups(ctx, in.stream).Result()
+		if err != nil || len(info) == 0 {
+			return
+		}
+		minID = wire.MustOffset(info[0].LastDeliveredID).Next().String()
+	}
+	_ = in.rdb.XTrimMinIDApprox(ctx, in.stream, minID, 0).Err()
+}

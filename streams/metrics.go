@@ -1,0 +1,37 @@
+package streams
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the streams package's counters. One set per node, registered on the
+// node's own registry (never the global one) so that tests can run several nodes.
+type Metrics struct {
+	PushesIn    prometheus.Counter     // valid ingress entries routed
+	DeadLetters *prometheus.CounterVec // by reason class
+	RedisErrors *prometheus.CounterVec // by operation
+	Reclaimed   prometheus.Counter     // ingress entries taken over from a dead consumer
+	InboxRead   prometheus.Counter     // node inbox entries read
+	InboxBad    prometheus.Counter     // node inbox entries that could not be parsed
+	CursorDrops prometheus.Counter     // cursor updates dropped at the pending bound
+}
+
+// NewMetrics creates the counters and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		PushesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_pushes_in_total", Help: "Valid ingress entries routed to history and nodes."}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_dead_letters_total", Help: "Entries moved to the dead-letter stream, by reason."}, []string{"reason"}),
+		RedisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_redis_errors_total", Help: "Failed Redis operations, by operation."}, []string{"op"}),
+		Reclaimed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_ingress_reclaimed_total", Help: "Ingress entries reclaimed from a consumer that stopped."}),
+		InboxRead: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_inbox_entries_total", Help: "Node inbox entries read."}),
+		InboxBad: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_inbox_bad_entries_total", Help: "Node inbox entries that could not be parsed and were dead-lettered."}),
+		CursorDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_cursor_updates_dropped_total", Help: "Device cursor updates dropped because too many were pending."}),
+	}
+	reg.MustRegister(m.PushesIn, m.DeadLetters, m.RedisErrors, m.Reclaimed, m.InboxRead, m.InboxBad, m.CursorDrops)
+	return m
+}

@@ -1,0 +1,167 @@
+package streams
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/gateway/wire"
+)
+
+// presenceOp is the state a recipient's presence must reach: this node listed or not.
+type presenceOp struct {
+	add     bool
+	waiters []func()
+}
+
+// Presence keeps the sets of nodes hosting each recipient, written in batches.
+//
+// Requests coalesce per recipient, the latest winning, so the pending map holds at
+// most one entry per recipient this node hosts: it is bounded by the sessions, not by
+// the request rate. One goroutine writes, which keeps an add and a later remove of the
+// same recipient in order.
+type Presence struct {
+	rdb     redis.UniversalClient
+	keys    Keys
+	node    string
+	log     *slog.Logger
+	metrics *Metrics
+
+	mu      sync.Mutex
+	pending map[wire.Recipient]*presenceOp
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// NewPresence returns the presence writer of node; Start runs it.
+func NewPresence(rdb redis.UniversalClient, keys Keys, node string, log *slog.Logger, m *Metrics) *Presence {
+	return &Presence{
+		rdb: rdb, keys: keys, node: node, log: log, metrics: m,
+		pending: make(map[wire.Recipient]*presenceOp),
+		wake:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+}
+
+// Add lists this node in r's presence; ready runs (on the writer's goroutine) once
+// Redis has it.
+func (p *Presence) Add(r wire.Recipient, ready func()) {
+	p.mu.Lock()
+	op := p.pending[r]
+	if op == nil {
+		op = &presenceOp{}
+		p.pending[r] = op
+	}
+	op.add = true
+	if ready != nil {
+		op.waiters = append(op.waiters, ready)
+	}
+	p.mu.Unlock()
+	p.signal()
+}
+
+// Remove takes this node out of r's presence.
+func (p *Presence) Remove(r wire.Recipient) {
+	p.mu.Lock()
+	op := p.pending[r]
+	if op == nil {
+		op = &presenceOp{}
+		p.pending[r] = op
+	}
+	op.add = false
+	p.mu.Unlock()
+	p.signal()
+}
+
+func (p *Presence) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the writer until Stop.
+func (p *Presence) Start() {
+	go p.run()
+}
+
+// Stop writes what is pending (bounded by ctx) and ends the writer. Idempotent.
+func (p *Presence) Stop(ctx context.Context) {
+	p.once.Do(func() { close(p.stop) })
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+	}
+}
+
+func (p *Presence) run() {
+	defer close(p.done)
+	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
+	for {
+		select {
+		case <-p.wake:
+		case <-p.stop:
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = p.flush(ctx)
+			cancel()
+			return
+		}
+		if err := p.flush(context.Background()); err != nil {
+			p.metrics.RedisErrors.WithLabelValues("presence").Inc()
+			p.signal() // what failed was put back; try again after the pause
+			sleepOrStop(backoff.next(), p.stop)
+			continue
+		}
+		backoff.reset()
+	}
+}
+
+// flush writes every pending change in one pipeline; on failure the changes go back
+// unless newer ones replaced them meanwhile.
+func (p *Presence) flush(ctx context.Context) error {
+	p.mu.Lock()
+	batch := p.pending
+	p.pending = make(map[wire.Recipient]*presenceOp, len(batch))
+	p.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	_, err := p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for r, op := range batch {
+			if op.add {
+				pipe.SAdd(ctx, p.keys.Presence(r), p.node)
+			} else {
+				pipe.SRem(ctx, p.keys.Presence(r), p.node)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		p.restore(batch)
+		return err
+	}
+	for _, op := range batch {
+		for _, w := range op.waiters {
+			w()
+		}
+	}
+	return nil
+}
+
+func (p *Presence) restore(batch map[wire.Recipient]*presenceOp) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for r, op := range batch {
+		if newer, ok := p.pending[r]; ok {
+			newer.waiters = append(op.waiters, newer.waiters...)
+			continue
+		}
+		p.pending[r] = op
+	}
+}

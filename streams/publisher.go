@@ -1,0 +1,68 @@
+package streams
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Publication is one publish request, as a service would XADD it (PROTOCOL.md section 1).
+type Publication struct {
+	To    string
+	Topic string
+	Data  []byte // JSON
+	ID    string
+	From  string
+	TTL   int64 // seconds, 0 = none
+}
+
+func (p Publication) fields() map[string]any {
+	f := map[string]any{fieldData: string(p.Data)}
+	for k, v := range map[string]string{fieldTo: p.To, fieldTopic: p.Topic, fieldID: p.ID, fieldFrom: p.From} {
+		if v != "" {
+			f[k] = v
+		}
+	}
+	if p.TTL != 0 {
+		f[fieldTTL] = strconv.FormatInt(p.TTL, 10)
+	}
+	return f
+}
+
+// Publisher appends publications to the ingress stream, for POST /v1/publish and
+// `herald publish`.
+type Publisher struct {
+	rdb        redis.UniversalClient
+	keys       Keys
+	maxPayload int
+	metrics    *Metrics
+}
+
+// NewPublisher returns a publisher; maxPayload is limits.max_payload_bytes.
+func NewPublisher(rdb redis.UniversalClient, keys Keys, maxPayload int, m *Metrics) *Publisher {
+	return &Publisher{rdb: rdb, keys: keys, maxPayload: maxPayload, metrics: m}
+}
+
+// Publish validates p with exactly the rules the router applies (a Rejection error
+// when it breaks one, and nothing is written) and appends it; it returns the entry id.
+func (pb *Publisher) Publish(ctx context.Context, p Publication) (string, error) {
+	fields := p.fields()
+	push, err := ParseIngress("0-1", fields, pb.maxPayload)
+	if err != nil {
+		return "", err
+	}
+	values := make([]any, 0, 2*len(fields))
+	for k, v := range fields {
+		values = append(values, k, v)
+	}
+	id, err := pb.rdb.XAdd(ctx, &redis.XAddArgs{Stream: pb.keys.IngressFor(push.Recipient), Values: values}).Result()
+	if err != nil {
+		if pb.metrics != nil {
+			pb.metrics.RedisErrors.WithLabelValues("publish").Inc()
+		}
+		return "", fmt.Errorf("streams: publish: %w", err)
+	}
+	return id, nil
+}

@@ -1,0 +1,463 @@
+// Package redistest starts real, throw-away redis-server processes for tests.
+//
+// Project rule: tests that need Redis talk to a real redis-server started
+// here on a free loopback port, never to a mock. If redis-server cannot be
+// found the test FAILS (it never skips); install Debian's redis-server
+// (scripts/ensure-redis.sh) or point $HERALD_REDIS_SERVER at the binary.
+//
+// Every Server registers its own cleanup, and its process is started with
+// Pdeathsig=SIGKILL, so it does not outlive the test binary.
+package redistest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	readyTimeout = 5 * time.Second  // PING must answer within this after exec
+	stopTimeout  = 10 * time.Second // graceful stop before falling back to SIGKILL
+	startTries   = 5                // fresh ports tried when a port was taken
+)
+
+// Options configures a Server. The zero value is a plain, non-persistent server.
+type Options struct {
+	AppendOnly bool     // appendonly yes, appendfsync everysec (for restart tests)
+	Password   string   // requirepass
+	Args       []string // extra redis-server args, e.g. {"--maxmemory", "10mb"}
+}
+
+// Server is one throw-away redis-server process on 127.0.0.1:<free port>.
+type Server struct {
+	Addr string // "127.0.0.1:<port>"
+
+	opts     Options
+	bin      string
+	dir      string
+	logPath  string
+	port     int
+	busPort  int // cluster bus port; 0 when not a cluster node
+	password string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed once cmd has exited and been reaped
+}
+
+// Start starts a redis-server on a free loopback port with its data dir in
+// tb.TempDir(), waits until it answers PING and registers tb.Cleanup(s.Stop).
+// It calls tb.Fatal (with the tail of the redis log) on any failure,
+// including redis-server not being installed.
+func Start(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	return start(tb, opts, false)
+}
+
+func start(tb testing.TB, opts Options, cluster bool) *Server {
+	tb.Helper()
+	bin, err := ServerBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &Server{opts: opts, bin: bin, dir: tb.TempDir(), password: opts.Password}
+	s.logPath = filepath.Join(s.dir, "redis.log")
+	// Registered after TempDir, so it runs before the dir is removed.
+	tb.Cleanup(s.Stop)
+
+	var lastErr error
+	for try := 0; try < startTries; try++ {
+		s.port, s.busPort, err = freePorts(cluster)
+		if err != nil {
+			tb.Fatalf("redistest: picking a free port: %v", err)
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+		retry, err := s.launch()
+		if err == nil {
+			return s
+		}
+		lastErr = err
+		if !retry {
+			break
+		}
+	}
+	tb.Fatalf("redistest: starting %s: %v", bin, lastErr)
+	return nil
+}
+
+// ServerBinary returns the redis-server to use: $HERALD_REDIS_SERVER, else
+// redis-server from PATH, /usr/bin or /usr/sbin.
+func ServerBinary() (string, error) {
+	if p := os.Getenv("HERALD_REDIS_SERVER"); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			return "", fmt.Errorf("redistest: HERALD_REDIS_SERVER=%q is not an executable: %v", p, err)
+		}
+		return p, nil
+	}
+	if p, err := findBinary("redis-server", ""); err == nil {
+		return p, nil
+	}
+	return "", errors.New("redistest: redis-server not found (looked in $HERALD_REDIS_SERVER, PATH, /usr/bin, /usr/sbin); " +
+		"install Debian's redis-server (apt-get install redis-server, or run scripts/ensure-redis.sh) or set HERALD_REDIS_SERVER")
+}
+
+// findBinary looks for name next to sibling (if set), then in PATH, /usr/bin, /usr/sbin.
+func findBinary(name, sibling string) (string, error) {
+	cands := []string{}
+	if sibling != "" {
+		cands = append(cands, filepath.Join(filepath.Dir(sibling), name))
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		cands = append(cands, p)
+	}
+	cands = append(cands, "/usr/bin/"+name, "/usr/sbin/"+name)
+	for _, c := range cands {
+		if fi, err := os.Stat(c); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found", name)
+}
+
+// freePorts picks a free loopback port (and a second one for the cluster
+// bus). The ports are released before redis binds them, so a race with
+// another process is possible; start retries on "address in use".
+func freePorts(cluster bool) (port, bus int, err error) {
+	pick := func() (int, error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port, nil
+	}
+	if port, err = pick(); err != nil || !cluster {
+		return port, 0, err
+	}
+	for bus == 0 || bus == port {
+		if bus, err = pick(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return port, bus, nil
+}
+
+func (s *Server) args() []string {
+	aof := "no"
+	if s.opts.AppendOnly {
+		aof = "yes"
+	}
+	a := []string{
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", aof,
+		"--dir", s.dir,
+		"--daemonize", "no",
+		"--protected-mode", "no",
+		"--logfile", "", // log to stdout, which goes to redis.log
+	}
+	if s.opts.AppendOnly {
+		a = append(a, "--appendfsync", "everysec")
+	}
+	if s.password != "" {
+		a = append(a, "--requirepass", s.password)
+	}
+	if s.busPort != 0 {
+		a = append(a,
+			"--cluster-enabled", "yes",
+			"--cluster-port", strconv.Itoa(s.busPort),
+			"--cluster-config-file", "nodes.conf", // relative to --dir
+			"--cluster-node-timeout", "5000",
+		)
+	}
+	return append(a, s.opts.Args...)
+}
+
+// launch execs redis-server on s.port and waits for PING. retry reports
+// whether the failure looks like the port being taken.
+func (s *Server) launch() (retry bool, err error) {
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return false, err
+	}
+	defer logf.Close() // the child has its own copy
+	off, _ := logf.Seek(0, io.SeekEnd)
+	fmt.Fprintf(logf, "### redistest: %s %q\n", s.bin, s.args())
+
+	cmd := exec.Command(s.bin, s.args()...)
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return false, err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		select {
+		case <-done:
+			tail := s.logSince(off)
+			return strings.Contains(tail, "already in use"),
+				fmt.Errorf("redis-server on port %d exited during startup (%v); log %s:\n%s",
+					s.port, cmd.ProcessState, s.logPath, tail)
+		default:
+		}
+		if s.isOurs(cmd.Process.Pid) {
+			return false, nil
+		}
+		if time.Now().After(deadline) {
+			s.Kill()
+			return false, fmt.Errorf("redis-server on port %d did not answer PING within %v; log %s:\n%s",
+				s.port, readyTimeout, s.logPath, s.logSince(off))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// logSince returns the last 30 lines written to the log after offset off.
+func (s *Server) logSince(off int64) string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	if off > 0 && off <= int64(len(b)) {
+		b = b[off:]
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 30 {
+		lines = lines[len(lines)-30:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// LogTail returns the last lines of the server's log (for failure messages).
+func (s *Server) LogTail() string { return s.logSince(0) }
+
+// Dir returns the server's data directory (a tb.TempDir()).
+func (s *Server) Dir() string { return s.dir }
+
+// Port returns the server's TCP port.
+func (s *Server) Port() int { return s.port }
+
+// running returns the current process' done channel, or nil if none is running.
+func (s *Server) running() (*exec.Cmd, chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return nil, nil
+	}
+	select {
+	case <-s.done:
+		return nil, nil
+	default:
+		return s.cmd, s.done
+	}
+}
+
+// Stop shuts the server down gracefully with SIGTERM (redis then flushes
+// the AOF and exits, saving no RDB because of --save "") and waits for the
+// process to exit. Only if it hangs for 10 s is it SIGKILLed. Idempotent;
+// safe to call after Kill.
+func (s *Server) Stop() {
+	cmd, done := s.running()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(stopTimeout):
+		s.Kill()
+	}
+}
+
+// Kill sends SIGKILL to the server's process group (kill -9, so no AOF
+// flush on exit) and waits for it to exit. Idempotent.
+func (s *Server) Kill() {
+	cmd, done := s.running()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+}
+
+// Restart starts redis-server again on the same port and with the same dir
+// and options (a still running server is stopped first). With AppendOnly
+// the data survives Stop and Kill. It waits until PING answers and calls
+// tb.Fatal on failure.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.Stop()
+	var err error
+	// The port may briefly still be held (e.g. by a just-killed child); retry.
+	for deadline := time.Now().Add(readyTimeout); ; time.Sleep(100 * time.Millisecond) {
+		var retry bool
+		if retry, err = s.launch(); err == nil {
+			return
+		}
+		if !retry || time.Now().After(deadline) {
+			break
+		}
+	}
+	tb.Fatalf("redistest: restarting redis-server on %s: %v", s.Addr, err)
+}
+
+// Client returns a new go-redis client for the server (with its password),
+// closed by tb.Cleanup. Because cleanups run last-in first-out, the client
+// is closed before the server it was created from is stopped.
+func (s *Server) Client(tb testing.TB) *redis.Client {
+	tb.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, Password: s.password})
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// isOurs reports whether s.Addr answers (the readiness "PING") and is
+// served by process pid, not by some other server that won a port race.
+// It uses a raw connection: no client library, no goroutines left behind.
+// (INFO answers while an AOF is still loading, PING does not.)
+func (s *Server) isOurs(pid int) bool {
+	if _, err := s.do("PING"); err != nil {
+		return false
+	}
+	info, err := s.do("INFO", "server")
+	return err == nil && strings.Contains(info, "\nprocess_id:"+strconv.Itoa(pid)+"\r\n")
+}
+
+// do sends one command (after AUTH, if a password is set) with a tiny RESP2
+// client and returns the reply of a simple/bulk string reply.
+func (s *Server) do(args ...string) (string, error) {
+	conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	var buf bytes.Buffer
+	write := func(args ...string) {
+		fmt.Fprintf(&buf, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&buf, "$%d\r\n%s\r\n", len(a), a)
+		}
+	}
+	if s.password != "" {
+		write("AUTH", s.password)
+	}
+	write(args...)
+	if _, err := conn.Write(buf.Bytes()); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(conn)
+	if s.password != "" {
+		if _, err := readReply(r); err != nil {
+			return "", fmt.Errorf("AUTH: %w", err)
+		}
+	}
+	return readReply(r)
+}
+
+func readReply(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return "", errors.New("empty reply")
+	}
+	switch line[0] {
+	case '+', ':':
+		return line[1:], nil
+	case '-':
+		return "", errors.New(line[1:]) // e.g. "LOADING ..." while the AOF loads
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("bad bulk reply %q", line)
+		}
+		b := make([]byte, n+2)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return "", err
+		}
+		return string(b[:n]), nil
+	}
+	return "", fmt.Errorf("unexpected reply %q", line)
+}
+
+// Cluster is a 3-master Redis Cluster (no replicas) of throw-away servers.
+type Cluster struct {
+	Addrs []string  // "127.0.0.1:<port>" of each master
+	Nodes []*Server // the masters; each can be Kill()ed / Restart()ed
+}
+
+// StartCluster starts three cluster-enabled redis-servers on free loopback
+// ports, joins them with `redis-cli --cluster create ... --cluster-replicas 0
+// --cluster-yes` and waits until CLUSTER INFO reports cluster_state:ok on
+// every node. Each node is stopped by its own tb.Cleanup.
+func StartCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	c := &Cluster{}
+	for i := 0; i < 3; i++ {
+		n := start(tb, Options{}, true)
+		c.Nodes = append(c.Nodes, n)
+		c.Addrs = append(c.Addrs, n.Addr)
+	}
+	cli, err := findBinary("redis-cli", c.Nodes[0].bin)
+	if err != nil {
+		tb.Fatal("redistest: redis-cli not found (needed by StartCluster; Debian package redis-tools, pulled in by redis-server)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("redistest: %s %s: %v\n%s", cli, strings.Join(args, " "), err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range c.Nodes {
+		for {
+			info, err := n.do("CLUSTER", "INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") &&
+				strings.Contains(info, "cluster_known_nodes:3") {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("redistest: cluster node %s not ok after 30s (err=%v):\n%s\nlog:\n%s",
+					n.Addr, err, info, n.LogTail())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// Client returns a go-redis ClusterClient for the cluster, closed by tb.Cleanup.
+func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
+	tb.Helper()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
+	tb.Cleanup(func() { _ = cc.Close() })
+	return cc
+}

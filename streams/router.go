@@ -1,0 +1,501 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/gateway/wire"
+)
+
+// Sink takes pushes for sessions on this node. accepted, when not nil, runs once the
+// pushes are queued on every local session; written once every local session wrote
+// them or was cut off.
+type Sink interface {
+	Deliver(pushes []*wire.Push, accepted, written func())
+}
+
+// maxLocalBatches bounds the batches a router has handed to its own directory that
+// the directory has not queued yet; at the bound the router waits.
+const maxLocalBatches = 64
+
+// RouterConfig tunes the router.
+type RouterConfig struct {
+	Node          string
+	ReadCount     int
+	Block         time.Duration
+	ClaimIdle     time.Duration
+	MaxDeliveries int
+	LeaseTTL      time.Duration
+	InboxMaxLen   int
+	DLQMaxLen     int
+	HistorySize   int
+	HistoryTTL    time.Duration
+	MaxPayload    int
+}
+
+// Router reads the ingress partitions through the consumer group "router", appends
+// each push to its recipient's history, hands it to the nodes hosting the recipient
+// (its own directory directly, other nodes through their inboxes), and only then
+// acknowledges it. Each partition is read by the one router holding its lease, which
+// keeps publish order per recipient.
+type Router struct {
+	rdb     redis.UniversalClient
+	keys    Keys
+	cfg     RouterConfig
+	sink    Sink
+	log     *rateLog
+	metrics *Metrics
+	health  *Health
+
+	local chan struct{} // one per local batch not yet accepted
+	stop  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+// NewRouter returns a router for every ingress partition; Start runs it.
+func NewRouter(rdb redis.UniversalClient, keys Keys, cfg RouterConfig, sink Sink, log *slog.Logger, m *Metrics, h *Health) *Router {
+	return &Router{
+		rdb: rdb, keys: keys, cfg: cfg, sink: sink,
+		log: newRateLog(log, 10*time.Second), metrics: m, health: h,
+		local: make(chan struct{}, maxLocalBatches),
+		stop:  make(chan struct{}),
+	}
+}
+
+// Start runs one loop per partition.
+func (r *Router) Start() {
+	for p := 0; p < r.keys.Partitions(); p++ {
+		r.wg.Add(1)
+		pl := &partitionLoop{Router: r, p: p, stream: r.keys.Ingress(p), lease: r.keys.Lease(p)}
+		go func() {
+			defer r.wg.Done()
+			pl.run()
+		}()
+	}
+}
+
+// Stop ends the loops after their current batch, releasing the leases. Idempotent;
+// bounded by ctx.
+func (r *Router) Stop(ctx context.Context) error {
+	r.once.Do(func() { close(r.stop) })
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Router) stopped() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+type partitionLoop struct {
+	*Router
+	p         int
+	stream    string
+	lease     string
+	holding   bool
+	renewAt   time.Time
+	reclaimAt time.Time
+	retryOwn  bool // re-read this consumer's own pending entries before new ones
+}
+
+var renewScript = redis.NewScript(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`)
+var releaseScript = redis.NewScript(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`)
+
+func (l *partitionLoop) run() {
+	defer l.release()
+	b := newBackoff(100*time.Millisecond, 5*time.Second)
+	for !l.stopped() {
+		err := l.step(context.Background())
+		if err == nil {
+			b.reset()
+			continue
+		}
+		if isNoGroup(err) {
+			err = createGroup(context.Background(), l.rdb, l.stream, groupRouter)
+			if err == nil {
+				continue
+			}
+		}
+		l.health.fail("router")
+		l.log.warn("router: redis failing, retrying", err, "stream", l.stream)
+		sleepOrStop(b.next(), l.stop)
+	}
+}
+
+// step does one unit of work: keep the lease, reclaim, or route one batch.
+func (l *partitionLoop) step(ctx context.Context) error {
+	if err := l.keepLease(ctx); err != nil || !l.holding {
+		if err == nil {
+			l.health.ok("router")
+			sleepOrStop(l.cfg.LeaseTTL/3, l.stop)
+		}
+		return err
+	}
+	if time.Now().After(l.reclaimAt) {
+		l.reclaimAt = time.Now().Add(l.cfg.ClaimIdle / 2)
+		if err := l.reclaim(ctx); err != nil {
+			return err
+		}
+	}
+	return l.readBatch(ctx)
+}
+
+func (l *partitionLoop) keepLease(ctx context.Context) error {
+	ttl := l.cfg.LeaseTTL
+	if l.holding && time.Now().Before(l.renewAt) {
+		return nil
+	}
+	if l.holding {
+		n, err := renewScript.Run(ctx, l.rdb, []string{l.lease}, l.cfg.Node, ttl.Milliseconds()).Int()
+		if err != nil {
+			l.metrics.RedisErrors.WithLabelValues("lease").Inc()
+			return fmt.Errorf("streams: renew lease %s: %w", l.lease, err)
+		}
+		l.holding = n == 1
+		l.renewAt = time.Now().Add(ttl / 3)
+		return nil
+	}
+	ok, err := l.rdb.SetNX(ctx, l.lease, l.cfg.Node, ttl).Result()
+	if err != nil {
+		l.metrics.RedisErrors.WithLabelValues("lease").Inc()
+		return fmt.Errorf("streams: take lease %s: %w", l.lease, err)
+	}
+	if ok {
+		if err := createGroup(ctx, l.rdb, l.stream, groupRouter); err != nil {
+			return err
+		}
+		l.holding, l.retryOwn = true, true
+		l.renewAt = time.Now().Add(ttl / 3)
+		l.reclaimAt = time.Time{}
+	}
+	return nil
+}
+
+func (l *partitionLoop) release() {
+	if !l.holding {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = releaseScript.Run(ctx, l.rdb, []string{l.lease}, l.cfg.Node).Err()
+}
+
+// readBatch routes the next batch: this consumer's own pending entries first after
+// a failure or a takeover (in order, so a retry does not reorder a recipient's
+// pushes), new entries otherwise.
+func (l *partitionLoop) readBatch(ctx context.Context) error {
+	start, block := ">", l.cfg.Block
+	if l.retryOwn {
+		start, block = "0", -1
+	}
+	res, err := l.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: groupRouter, Consumer: l.cfg.Node, Streams: []string{l.stream, start},
+		Count: int64(l.cfg.ReadCount), Block: block,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		l.health.ok("router")
+		return nil
+	}
+	if err != nil {
+		l.metrics.RedisErrors.WithLabelValues("router_read").Inc()
+		return fmt.Errorf("streams: read %s: %w", l.stream, err)
+	}
+	l.health.ok("router")
+	var msgs []redis.XMessage
+	if len(res) > 0 {
+		msgs = res[0].Messages
+	}
+	if l.retryOwn {
+		if len(msgs) == 0 {
+			l.retryOwn = false
+			return nil
+		}
+		return l.retry(ctx, msgs)
+	}
+	return l.route(ctx, msgs)
+}
+
+// reclaim takes over entries another consumer (a router that died) left pending
+// longer than streams.claim_idle.
+func (l *partitionLoop) reclaim(ctx context.Context) error {
+	cursor := "0-0"
+	for i := 0; i < 100 && !l.stopped(); i++ {
+		msgs, next, err := l.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: l.stream, Group: groupRouter, Consumer: l.cfg.Node,
+			MinIdle: l.cfg.ClaimIdle, Start: cursor, Count: int64(l.cfg.ReadCount),
+		}).Result()
+		if err != nil {
+			l.metrics.RedisErrors.WithLabelValues("reclaim").Inc()
+			return fmt.Errorf("streams: reclaim %s: %w", l.stream, err)
+		}
+		if len(msgs) > 0 {
+			l.metrics.Reclaimed.Add(float64(len(msgs)))
+			if err := l.retry(ctx, msgs); err != nil {
+				return err
+			}
+		}
+		if next == "0-0" || next == "" {
+			return nil
+		}
+		cursor = next
+	}
+	return nil
+}
+
+// retry routes entries delivered before, moving those delivered more than
+// streams.max_deliveries times to the dead-letter stream instead.
+func (l *partitionLoop) retry(ctx context.Context, msgs []redis.XMessage) error {
+	counts, err := l.deliveryCounts(ctx, msgs)
+	if err != nil {
+		return err
+	}
+	keep := msgs[:0:0]
+	var dead []deadLetter
+	for _, m := range msgs {
+		if counts[m.ID] > int64(l.cfg.MaxDeliveries) {
+			dead = append(dead, deadLetter{id: m.ID, fields: m.Values, reason: "max deliveries exceeded", class: "max_deliveries"})
+			continue
+		}
+		keep = append(keep, m)
+	}
+	if len(dead) > 0 {
+		if err := l.deadLetter(ctx, dead); err != nil {
+			return err
+		}
+	}
+	return l.route(ctx, keep)
+}
+
+func (l *partitionLoop) deliveryCounts(ctx context.Context, msgs []redis.XMessage) (map[string]int64, error) {
+	pend, err := l.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: l.stream, Group: groupRouter, Start: msgs[0].ID, End: msgs[len(msgs)-1].ID,
+		Count: int64(len(msgs)) + 100, Consumer: l.cfg.Node,
+	}).Result()
+	if err != nil {
+		l.metrics.RedisErrors.WithLabelValues("pending").Inc()
+		return nil, fmt.Errorf("streams: pending of %s: %w", l.stream, err)
+	}
+	counts := make(map[string]int64, len(pend))
+	for _, p := range pend {
+		counts[p.ID] = p.RetryCount
+	}
+	return counts, nil
+}
+
+type deadLetter struct {
+	id     string
+	fields map[string]any
+	reason string
+	class  string // metric label: a small fixed set
+	add    *redis.StringCmd
+}
+
+func (l *partitionLoop) deadLetter(ctx context.Context, dead []deadLetter) error {
+	_, err := l.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, d := range dead {
+			pipe.XAdd(ctx, dlqArgs(l.keys, l.cfg.DLQMaxLen, l.stream, d))
+		}
+		return nil
+	})
+	if err != nil {
+		l.metrics.RedisErrors.WithLabelValues("dead_letter").Inc()
+		return fmt.Errorf("streams: dead-letter to %s: %w", l.keys.DeadLetters(), err)
+	}
+	ids := make([]string, len(dead))
+	for i, d := range dead {
+		ids[i] = d.id
+		l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
+	}
+	if err := l.rdb.XAck(ctx, l.stream, groupRouter, ids...).Err(); err != nil {
+		l.metrics.RedisErrors.WithLabelValues("ack").Inc()
+		return fmt.Errorf("streams: ack %s: %w", l.stream, err)
+	}
+	return nil
+}
+
+func dlqArgs(keys Keys, maxLen int, stream string, d deadLetter) *redis.XAddArgs {
+	entry, _ := json.Marshal(d.fields)
+	return &redis.XAddArgs{
+		Stream: keys.DeadLetters(), MaxLen: int64(maxLen), Approx: true,
+		Values: []any{"reason", d.reason, "entry", string(entry), "stream", stream, "id", d.id},
+	}
+}
+
+// rejectionClass maps a rejection to a short metric label.
+func rejectionClass(reason string) string {
+	for _, c := range []string{"data", "payload", "both", "neither", "user", "topic", "id", "from", "ttl"} {
+		if strings.Contains(reason, c) {
+			return "invalid_" + c
+		}
+	}
+	return "invalid"
+}
+
+// routed is one ingress entry on its way: its push and the pipeline replies.
+type routed struct {
+	id    string
+	push  *wire.Push
+	add   *redis.StringCmd
+	nodes *redis.StringSliceCmd
+}
+
+// route does the two pipelines of DESIGN.md "Cost per push" for one batch.
+func (l *partitionLoop) route(ctx context.Context, msgs []redis.XMessage) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	batch, dead := l.parse(msgs)
+	if err := l.appendHistory(ctx, batch, dead); err != nil {
+		return err
+	}
+	return l.handOff(ctx, batch, dead)
+}
+
+func (l *partitionLoop) parse(msgs []redis.XMessage) ([]*routed, []deadLetter) {
+	batch := make([]*routed, 0, len(msgs))
+	var dead []deadLetter
+	for _, m := range msgs {
+		p, err := ParseIngress(m.ID, m.Values, l.cfg.MaxPayload)
+		if err != nil {
+			dead = append(dead, deadLetter{id: m.ID, fields: m.Values, reason: err.Error(), class: rejectionClass(err.Error())})
+			continue
+		}
+		batch = append(batch, &routed{id: m.ID, push: p})
+	}
+	return batch, dead
+}
+
+// appendHistory is pipeline 1: history append, its TTL and the presence read per
+// push (one hash slot per recipient), plus the dead letters.
+func (l *partitionLoop) appendHistory(ctx context.Context, batch []*routed, dead []deadLetter) error {
+	pipe := l.rdb.Pipeline()
+	for _, r := range batch {
+		key := l.keys.History(r.push.Recipient)
+		r.add = pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: int64(l.cfg.HistorySize), Values: historyValues(r.push)})
+		pipe.PExpire(ctx, key, l.cfg.HistoryTTL)
+		r.nodes = pipe.SMembers(ctx, l.keys.Presence(r.push.Recipient))
+	}
+	for i := range dead {
+		dead[i].add = pipe.XAdd(ctx, dlqArgs(l.keys, l.cfg.DLQMaxLen, l.stream, dead[i]))
+	}
+	_, err := pipe.Exec(ctx)
+	if err != nil && !anySucceeded(batch) {
+		l.metrics.RedisErrors.WithLabelValues("history").Inc()
+		l.retryOwn = true
+		return fmt.Errorf("streams: append history: %w", err)
+	}
+	return nil
+}
+
+func anySucceeded(batch []*routed) bool {
+	for _, r := range batch {
+		if r.add.Err() == nil && r.nodes.Err() == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// handOff delivers locally, appends to other nodes' inboxes and acknowledges, in
+// pipeline 2. Entries whose history append failed stay pending for a retry.
+func (l *partitionLoop) handOff(ctx context.Context, batch []*routed, dead []deadLetter) error {
+	var local []*wire.Push
+	ack := make([]string, 0, len(batch)+len(dead))
+	pipe := l.rdb.Pipeline()
+	failed := 0
+	for _, r := range batch {
+		if r.add.Err() != nil || r.nodes.Err() != nil {
+			failed++
+			continue
+		}
+		r.push.Offset = wire.MustOffset(r.add.Val())
+		r.push.Encode()
+		for _, n := range r.nodes.Val() {
+			if n == l.cfg.Node {
+				local = append(local, r.push)
+				continue
+			}
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: l.keys.Inbox(n), MaxLen: int64(l.cfg.InboxMaxLen), Approx: true, Values: inboxValues(r.push)})
+		}
+		ack = append(ack, r.id)
+	}
+	routedOK := len(ack)
+	for _, d := range dead {
+		if d.add.Err() != nil {
+			failed++
+			continue
+		}
+		ack = append(ack, d.id)
+		l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
+	}
+	if len(local) > 0 {
+		l.local <- struct{}{}
+		l.sink.Deliver(local, func() { <-l.local }, nil)
+	}
+	if len(ack) > 0 {
+		pipe.XAck(ctx, l.stream, groupRouter, ack...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		l.metrics.RedisErrors.WithLabelValues("handoff").Inc()
+		l.retryOwn = true
+		return fmt.Errorf("streams: hand off batch of %s: %w", l.stream, err)
+	}
+	l.metrics.PushesIn.Add(float64(routedOK))
+	if failed > 0 {
+		l.retryOwn = true
+		l.metrics.RedisErrors.WithLabelValues("history").Add(float64(failed))
+	}
+	return nil
+}
+
+// Health tracks whether the Redis loops are working, for /readyz.
+type Health struct {
+	mu     sync.Mutex
+	status map[string]bool
+}
+
+// NewHealth returns a tracker with nothing reported yet (not ready).
+func NewHealth() *Health { return &Health{status: make(map[string]bool)} }
+
+func (h *Health) ok(loop string)   { h.set(loop, true) }
+func (h *Health) fail(loop string) { h.set(loop, false) }
+
+func (h *Health) set(loop string, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.status[loop] = ok
+}
+
+// Ready is nil when every loop's last Redis round trip worked.
+func (h *Health) Ready() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.status) == 0 {
+		return errors.New("consumers not started")
+	}
+	for loop, ok := range h.status {
+		if !ok {
+			return fmt.Errorf("%s cannot reach redis", loop)
+		}
+	}
+	return nil
+}
