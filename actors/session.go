@@ -26,6 +26,7 @@ type (
 		bad   *wire.ErrorFrame
 	}
 	wake     struct{}
+	pingTick struct{}
 	closeReq struct {
 		code   uint16
 		reason string
@@ -55,6 +56,7 @@ func (s *System) Open(spec SessionSpec, sock Socket) (*Handle, error) {
 		done:  make(chan struct{}),
 	}
 	h.out.limit = s.cfg.MaxPendingBytes
+	h.sock.Store(&sock)
 	props := actor.PropsFromProducer(func() actor.Actor {
 		return &session{sys: s, h: h, spec: spec, sock: sock}
 	}, actor.WithGuardian(s.guardian))
@@ -77,6 +79,7 @@ type session struct {
 	closing bool        // this side started the close
 	last    wire.Offset // newest user-stream offset written
 	expiry  *time.Timer
+	pinger  *time.Timer
 	taken   []outItem // taken from the outbox and not yet released
 }
 
@@ -98,6 +101,10 @@ func (s *session) Receive(c actor.Context) {
 		s.startReplay(c)
 	case *replayDone:
 		s.goLive(m)
+	case pingTick:
+		if s.sock.Ping() == nil {
+			s.pinger.Reset(s.sys.cfg.PingInterval)
+		}
 	case *closeReq:
 		s.close(m.code, m.reason)
 	case *actor.Stopping:
@@ -108,20 +115,21 @@ func (s *session) Receive(c actor.Context) {
 func (s *session) start(c actor.Context) {
 	self := c.Self()
 	s.h.pid.Store(self)
+	root := c.ActorSystem().Root
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.sys.deps.Metrics.Sessions.Inc()
 	if !s.spec.Expiry.IsZero() {
-		root := c.ActorSystem().Root
 		s.expiry = time.AfterFunc(time.Until(s.spec.Expiry), func() {
 			s.sys.deps.Metrics.ExpiryClosed.Inc()
 			root.Send(self, &closeReq{code: wire.CloseTokenExpired, reason: "token expired"})
 		})
 	}
+	s.pinger = time.AfterFunc(s.sys.cfg.PingInterval, func() { root.Send(self, pingTick{}) })
 	if err := s.sock.WriteText(wire.Welcome(s.spec.ID, s.sys.cfg.Node, s.spec.User)); err != nil {
 		return // the connection is gone; OnClose tears down
 	}
 	c.Send(s.sys.shardOf(s.h.user), &register{r: s.h.user, h: s.h})
-	ctx, spec, root := s.ctx, s.spec, c.ActorSystem().Root
+	ctx, spec := s.ctx, s.spec
 	s.sys.goAttach(func() {
 		ready, ok := s.sys.resumePoint(ctx, spec)
 		if ok {
@@ -312,6 +320,9 @@ func (s *session) stopping(c actor.Context) {
 	}
 	if s.expiry != nil {
 		s.expiry.Stop()
+	}
+	if s.pinger != nil {
+		s.pinger.Stop()
 	}
 	releaseAll(s.taken)
 	s.taken = nil

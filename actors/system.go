@@ -41,6 +41,9 @@ type Presence interface {
 type Socket interface {
 	// WriteText writes one text message made of parts, concatenated.
 	WriteText(parts ...[]byte) error
+	// Ping and Pong write those control frames.
+	Ping() error
+	Pong(payload []byte) error
 	// Close sends a close frame with code and reason and closes the connection.
 	Close(code uint16, reason string)
 }
@@ -52,6 +55,9 @@ type Config struct {
 	MaxPendingBytes int // unsent bytes per session before it is closed with 4008
 	MaxMessageBytes int // the largest WebSocket message coalesced pushes are packed into
 	MaxInbound      int // client frames waiting for a session's actor before its reads pause
+	// PingInterval is how often a session pings its client. Browsers cannot send
+	// pings, so the server's pings (answered by pongs) keep quiet sessions alive.
+	PingInterval time.Duration
 	// OnFrame, when set, sees every valid client frame before it is handled. Tests
 	// use it to make a session's handling panic.
 	OnFrame func(wire.ClientFrame)
@@ -94,6 +100,9 @@ func New(cfg Config, deps Deps) *System {
 	}
 	if cfg.MaxInbound <= 0 {
 		cfg.MaxInbound = 16
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 20 * time.Second
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := &System{

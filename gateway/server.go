@@ -136,7 +136,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // gws answered the request already
 	}
-	sock := socket{c: conn, writeTimeout: s.cfg.WriteTimeout}
+	sock := &socket{c: conn, writeTimeout: s.cfg.WriteTimeout, idleTimeout: s.cfg.PingTimeout}
 	h, err := s.deps.Sessions.Open(spec, sock)
 	if err != nil {
 		sock.Close(wire.CloseGoingAway, "node draining")

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"sync"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -27,7 +28,9 @@ func (e *events) OnClose(c *gws.Conn, _ error) {
 
 func (e *events) OnPing(c *gws.Conn, payload []byte) {
 	e.alive(c)
-	_ = c.WritePong(payload)
+	if h := handleOf(c); h != nil {
+		h.Pong(payload)
+	}
 }
 
 func (e *events) OnPong(c *gws.Conn, _ []byte) { e.alive(c) }
@@ -90,24 +93,52 @@ func handleOf(c *gws.Conn) *actors.Handle {
 
 // socket is a session's view of its connection: every write has a deadline, and a
 // failed write closes the connection (gws does that), which ends in OnClose.
+//
+// The deadline is per connection, not per write, and gws itself writes too (the
+// answer to a client's close frame). So writes go through mu: each sets
+// writeTimeout, and on success leaves a longer idle deadline (the ping timeout) in
+// place, so that a later control frame written by gws still has a bound but is not
+// cut by the previous data write's deadline.
 type socket struct {
 	c            *gws.Conn
 	writeTimeout time.Duration
+	idleTimeout  time.Duration
+	mu           sync.Mutex
 }
 
-func (s socket) WriteText(parts ...[]byte) error {
+func (s *socket) write(f func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	_ = s.c.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-	if len(parts) == 1 {
-		return s.c.WriteMessage(gws.OpcodeText, parts[0])
+	err := f()
+	if err == nil {
+		_ = s.c.SetWriteDeadline(time.Now().Add(s.idleTimeout))
 	}
-	return s.c.Writev(gws.OpcodeText, parts...)
+	return err
+}
+
+func (s *socket) WriteText(parts ...[]byte) error {
+	return s.write(func() error {
+		if len(parts) == 1 {
+			return s.c.WriteMessage(gws.OpcodeText, parts[0])
+		}
+		return s.c.Writev(gws.OpcodeText, parts...)
+	})
+}
+
+func (s *socket) Ping() error {
+	return s.write(func() error { return s.c.WritePing(nil) })
+}
+
+func (s *socket) Pong(payload []byte) error {
+	return s.write(func() error { return s.c.WritePong(payload) })
 }
 
 // closeWriteTimeout bounds the close frame: a client that stopped reading does not
 // get it, and must not hold the session open.
 const closeWriteTimeout = time.Second
 
-func (s socket) Close(code uint16, reason string) {
+func (s *socket) Close(code uint16, reason string) {
 	_ = s.c.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 	_ = s.c.WriteClose(code, []byte(reason))
 }

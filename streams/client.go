@@ -41,7 +41,7 @@ func Connect(ctx context.Context, cfg RedisConfig) (redis.UniversalClient, error
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	var c redis.UniversalClient
-	if len(cfg.Addrs) > 1 {
+	if len(cfg.Addrs) > 0 { // redis.addrs, even with one seed address, means Redis Cluster
 		c = redis.NewClusterClient(opts.Cluster())
 	} else {
 		c = redis.NewClient(opts.Simple())

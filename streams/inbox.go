@@ -23,6 +23,9 @@ type InboxConfig struct {
 	ReadCount int
 	Block     time.Duration
 	DLQMaxLen int
+	// OnReset runs when the inbox's consumer group vanished: Redis lost its data
+	// (restarted without persistence) and the node must register its presence again.
+	OnReset func()
 }
 
 // Inbox reads this node's inbox stream (group "node") and hands its pushes to the
@@ -102,6 +105,9 @@ func (in *Inbox) read() {
 		}
 		if isNoGroup(err) {
 			if err = createGroup(ctx, in.rdb, in.stream, groupNode); err == nil {
+				if in.cfg.OnReset != nil {
+					in.cfg.OnReset()
+				}
 				continue
 			}
 		}
@@ -200,16 +206,22 @@ func (in *Inbox) acknowledge() {
 	}
 }
 
+// ackBatch acknowledges one batch, retrying while Redis is away; once the node is
+// stopping it tries a few more times and then leaves the entries pending (the next
+// run of this node id reads them again).
 func (in *Inbox) ackBatch(ids []string) {
 	b := newBackoff(50*time.Millisecond, 2*time.Second)
-	for attempt := 0; ; attempt++ {
+	for afterStop := 0; afterStop < 3; {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := in.rdb.XAck(ctx, in.stream, groupNode, ids...).Err()
 		cancel()
-		if err == nil || attempt >= 20 {
-			return // after that many failures the entries stay pending and are read again at restart
+		if err == nil {
+			return
 		}
 		in.metrics.RedisErrors.WithLabelValues("inbox_ack").Inc()
+		if in.stopped() {
+			afterStop++
+		}
 		time.Sleep(b.next())
 	}
 }

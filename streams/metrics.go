@@ -32,6 +32,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		CursorDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_cursor_updates_dropped_total", Help: "Device cursor updates dropped because too many were pending."}),
 	}
+	// Export every label value from the start, so that dashboards and alerts see
+	// zeros rather than missing series.
+	for _, r := range []string{"invalid_data", "invalid_payload", "invalid_both", "invalid_neither", "invalid_user",
+		"invalid_topic", "invalid_id", "invalid_from", "invalid_ttl", "max_deliveries", "bad_inbox_entry"} {
+		m.DeadLetters.WithLabelValues(r)
+	}
+	for _, op := range []string{"router_read", "inbox_read", "history", "handoff", "ack", "reclaim", "presence", "publish"} {
+		m.RedisErrors.WithLabelValues(op)
+	}
 	reg.MustRegister(m.PushesIn, m.DeadLetters, m.RedisErrors, m.Reclaimed, m.InboxRead, m.InboxBad, m.CursorDrops)
 	return m
 }

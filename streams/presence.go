@@ -32,6 +32,7 @@ type Presence struct {
 
 	mu      sync.Mutex
 	pending map[wire.Recipient]*presenceOp
+	present map[wire.Recipient]struct{} // what this node lists; rewritten by Resync
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -43,6 +44,7 @@ func NewPresence(rdb redis.UniversalClient, keys Keys, node string, log *slog.Lo
 	return &Presence{
 		rdb: rdb, keys: keys, node: node, log: log, metrics: m,
 		pending: make(map[wire.Recipient]*presenceOp),
+		present: make(map[wire.Recipient]struct{}),
 		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -59,6 +61,7 @@ func (p *Presence) Add(r wire.Recipient, ready func()) {
 		p.pending[r] = op
 	}
 	op.add = true
+	p.present[r] = struct{}{}
 	if ready != nil {
 		op.waiters = append(op.waiters, ready)
 	}
@@ -75,6 +78,20 @@ func (p *Presence) Remove(r wire.Recipient) {
 		p.pending[r] = op
 	}
 	op.add = false
+	delete(p.present, r)
+	p.mu.Unlock()
+	p.signal()
+}
+
+// Resync writes this node's whole presence again. Redis may have lost it (a restart
+// without persistence, a failover); the node's sessions must stay reachable.
+func (p *Presence) Resync() {
+	p.mu.Lock()
+	for r := range p.present {
+		if _, ok := p.pending[r]; !ok {
+			p.pending[r] = &presenceOp{add: true}
+		}
+	}
 	p.mu.Unlock()
 	p.signal()
 }
@@ -100,11 +117,20 @@ func (p *Presence) Stop(ctx context.Context) {
 	}
 }
 
+// resyncEvery is the safety net behind Resync: the whole presence of a node is
+// written again this often even when nothing signalled a loss.
+const resyncEvery = time.Minute
+
 func (p *Presence) run() {
 	defer close(p.done)
 	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
+	resync := time.NewTicker(resyncEvery)
+	defer resync.Stop()
 	for {
 		select {
+		case <-resync.C:
+			p.Resync()
+			continue
 		case <-p.wake:
 		case <-p.stop:
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9/logging"
 	"github.com/spf13/pflag"
 )
 
@@ -28,6 +29,7 @@ see README.md.
 `
 
 func main() {
+	logging.Disable() // go-redis would print every failed dial; we count and rate-limit our own
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
@@ -50,6 +52,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	case "config":
 		err = showConfig(rest, environ, stdout)
 	case "help", "-h", "--help":
+		if len(rest) == 1 && rest[0] != "help" {
+			return run(ctx, []string{rest[0], "--help"}, environ, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:

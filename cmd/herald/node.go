@@ -106,6 +106,7 @@ func (n *node) wire(opts nodeOptions) {
 	n.actors = actors.New(actors.Config{
 		Node: cfg.Node.ID, Shards: cfg.Directory.Shards,
 		MaxPendingBytes: cfg.Limits.MaxPendingBytes, OnFrame: opts.onFrame,
+		PingInterval: cfg.Gateway.PingTimeout / 3,
 	}, actors.Deps{History: history, Cursors: n.cursors, Presence: n.presence, Log: n.log, Metrics: am})
 	n.router = streams.NewRouter(n.rdb, keys, streams.RouterConfig{
 		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block,
@@ -115,6 +116,7 @@ func (n *node) wire(opts nodeOptions) {
 	}, n.actors, n.log, sm, health)
 	n.inbox = streams.NewInbox(n.rdb, keys, streams.InboxConfig{
 		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block, DLQMaxLen: cfg.Streams.DLQMaxLen,
+		OnReset: n.presence.Resync,
 	}, n.actors, n.log, sm, health)
 	n.gw = gateway.New(gateway.Config{
 		Node: cfg.Node.ID, AllowedOrigins: cfg.Auth.AllowedOrigins, PublishAPIKey: cfg.Publish.APIKey,

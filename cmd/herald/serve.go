@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -39,7 +40,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	log.Info("herald node started", "node", cfg.Node.ID, "addr", n.Addr(), "redis", redisDesc(cfg))
+	log.Info("herald node started", "node", cfg.Node.ID, "addr", n.Addr(), "redis", redisDesc(cfg, dev != nil))
 	if dev != nil {
 		dev.announce(log, n.Addr())
 	}
@@ -55,10 +56,10 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	return err
 }
 
-func redisDesc(cfg config.Config) string {
+func redisDesc(cfg config.Config, embedded bool) string {
 	switch {
-	case cfg.Embedded():
-		return "embedded"
+	case embedded:
+		return "embedded store at " + cfg.Redis.Addr
 	case len(cfg.Redis.Addrs) > 0:
 		return "cluster " + strings.Join(cfg.Redis.Addrs, ",")
 	}
@@ -95,6 +96,11 @@ func startDevMode(cfg *config.Config, environ []string) (*devMode, error) {
 }
 
 func (d *devMode) announce(log *slog.Logger, httpAddr string) {
+	if host, port, err := net.SplitHostPort(httpAddr); err == nil {
+		if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+			httpAddr = net.JoinHostPort("localhost", port) // what a user on this machine dials
+		}
+	}
 	d.state.HTTPAddr = httpAddr
 	if err := config.SaveDevState(d.path, d.state); err != nil {
 		log.Warn("cannot save dev state; herald token/publish will need flags", "path", d.path, "err", err)

@@ -81,13 +81,17 @@ func publish(ctx context.Context, args, environ []string, stdout io.Writer) erro
 	if len(data) != 1 {
 		return errors.New(`publish: give exactly one DATA argument, a JSON value like '{"text":"hi"}'`)
 	}
-	if cfg.Embedded() {
+	embedded := cfg.Embedded()
+	if embedded {
 		if cfg.Redis.Addr, err = embeddedAddr(environ); err != nil {
 			return err
 		}
 	}
 	rdb, err := streams.Connect(ctx, streams.RedisConfig{Addr: cfg.Redis.Addr, Addrs: cfg.Redis.Addrs,
 		Username: cfg.Redis.Username, Password: cfg.Redis.Password, TLS: cfg.Redis.TLS})
+	if err != nil && embedded {
+		return fmt.Errorf("publish: no embedded node answers at %s: start `herald serve` first, or give --redis.addr", cfg.Redis.Addr)
+	}
 	if err != nil {
 		return err
 	}
@@ -158,4 +162,3 @@ func helpOr(err error, w io.Writer, use string, fs *pflag.FlagSet) error {
 	}
 	return err
 }
-
