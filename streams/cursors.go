@@ -26,11 +26,12 @@ type Cursors struct {
 	every   time.Duration
 	metrics *Metrics
 
-	mu      sync.Mutex
-	pending map[deviceKey]wire.Offset
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	mu       sync.Mutex
+	pending  map[deviceKey]wire.Offset
+	inflight map[deviceKey]wire.Offset // being written; Get still sees them
+	stop     chan struct{}
+	done     chan struct{}
+	once     sync.Once
 }
 
 // NewCursors returns the cursor store; Start runs its flusher every interval.
@@ -66,6 +67,9 @@ func (c *Cursors) Set(user, device string, o wire.Offset) {
 func (c *Cursors) Get(ctx context.Context, user, device string) (wire.Offset, bool, error) {
 	c.mu.Lock()
 	o, ok := c.pending[deviceKey{user, device}]
+	if !ok {
+		o, ok = c.inflight[deviceKey{user, device}]
+	}
 	c.mu.Unlock()
 	if ok {
 		return o, true, nil
@@ -119,7 +123,13 @@ func (c *Cursors) flush(ctx context.Context) {
 		return
 	}
 	c.pending = make(map[deviceKey]wire.Offset, len(batch))
+	c.inflight = batch
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.inflight = nil
+		c.mu.Unlock()
+	}()
 	_, err := c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for k, o := range batch {
 			pipe.HSet(ctx, c.keys.Cursors(k.user), k.device, o.String())

@@ -99,7 +99,7 @@ func parseData(raw string, maxPayload int) ([]byte, error) {
 		return nil, Rejection("payload too large: " + strconv.Itoa(len(raw)) + " bytes > " + strconv.Itoa(maxPayload))
 	}
 	b := []byte(raw)
-	if !json.Valid(b) {
+	if !utf8.Valid(b) || !json.Valid(b) { // invalid UTF-8 in a text frame makes browsers drop the connection
 		return nil, Rejection("data is not JSON")
 	}
 	if bytes.ContainsAny(b, "\n\r") {

@@ -41,12 +41,14 @@ type Inbox struct {
 	metrics *Metrics
 	health  *Health
 
-	slots   chan struct{} // one per batch in flight
-	acks    chan []string // completed batches, to acknowledge
-	stop    chan struct{}
-	once    sync.Once
-	wg      sync.WaitGroup
-	ownDone bool // the own pending entries of a previous run were read
+	slots chan struct{} // one per batch in flight
+	acks  chan []string // completed batches, to acknowledge
+	stop  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+	// ownFrom is where the next read of this consumer's own pending entries (left by
+	// a previous run of this node id) starts; "" once they were all read.
+	ownFrom string
 }
 
 // NewInbox returns the reader of node cfg.Node's inbox; Start runs it.
@@ -54,9 +56,10 @@ func NewInbox(rdb redis.UniversalClient, keys Keys, cfg InboxConfig, sink Sink, 
 	return &Inbox{
 		rdb: rdb, keys: keys, cfg: cfg, stream: keys.Inbox(cfg.Node), sink: sink,
 		log: newRateLog(log, 10*time.Second), metrics: m, health: h,
-		slots: make(chan struct{}, maxInflightBatches),
-		acks:  make(chan []string, maxInflightBatches),
-		stop:  make(chan struct{}),
+		ownFrom: "0",
+		slots:   make(chan struct{}, maxInflightBatches),
+		acks:    make(chan []string, maxInflightBatches),
+		stop:    make(chan struct{}),
 	}
 }
 
@@ -127,8 +130,8 @@ func (in *Inbox) waitInflight() {
 
 func (in *Inbox) readBatch(ctx context.Context) error {
 	start, block := ">", in.cfg.Block
-	if !in.ownDone {
-		start, block = "0", -1 // entries a previous run of this node read but never acked
+	if in.ownFrom != "" {
+		start, block = in.ownFrom, -1 // entries a previous run of this node read but never acked
 	}
 	res, err := in.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group: groupNode, Consumer: in.cfg.Node, Streams: []string{in.stream, start},
@@ -148,11 +151,18 @@ func (in *Inbox) readBatch(ctx context.Context) error {
 		msgs = res[0].Messages
 	}
 	if len(msgs) == 0 {
-		in.ownDone = true
+		in.ownFrom = ""
 		return nil
 	}
 	in.metrics.InboxRead.Add(float64(len(msgs)))
-	return in.handOver(ctx, msgs)
+	if err := in.handOver(ctx, msgs); err != nil {
+		in.ownFrom = "0" // the batch is pending and not handed over: read it again
+		return err
+	}
+	if in.ownFrom != "" {
+		in.ownFrom = msgs[len(msgs)-1].ID
+	}
+	return nil
 }
 
 // handOver gives one batch to the directory. Entries that cannot be parsed (someone

@@ -157,7 +157,7 @@ func TestInboxDeliversOwnPendingAfterRestart(t *testing.T) {
 // acknowledged), the reader must not hand them over again and again.
 func TestInboxOwnPendingDeliveredOnce(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "streams/inbox.go readBatch: until the previous run's pending entries are acked it re-reads them from \"0\" on every loop, handing the same batch to the sink up to maxInflightBatches times")
+
 	e := newEnv(t)
 	ctx := testCtx(t)
 	stream := e.keys.Inbox("n1")
@@ -224,7 +224,7 @@ func TestInboxRecoversFromNoGroup(t *testing.T) {
 // valid entry read with the garbage is delivered and everything is acknowledged.
 func TestInboxDeadLetterFailureKeepsBatch(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "streams/inbox.go handOver: when deadLetter fails the batch is dropped unacknowledged, and since ownDone is already true the reader never reads these pending entries again before a restart")
+
 	e := newEnv(t)
 	ctx := testCtx(t)
 	stream := e.keys.Inbox("n1")

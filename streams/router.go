@@ -203,7 +203,7 @@ func (l *partitionLoop) release() {
 // a failure or a takeover (in order, so a retry does not reorder a recipient's
 // pushes), new entries otherwise.
 func (l *partitionLoop) readBatch(ctx context.Context) error {
-	start, block := ">", l.cfg.Block
+	start, block := ">", min(l.cfg.Block, l.cfg.LeaseTTL/3) // renewed in time between reads
 	if l.retryOwn {
 		start, block = "0", -1
 	}
@@ -257,6 +257,9 @@ func (l *partitionLoop) reclaim(ctx context.Context) error {
 			return nil
 		}
 		cursor = next
+		if err := l.keepLease(ctx); err != nil || !l.holding {
+			return err // lost it meanwhile: the new holder reclaims the rest
+		}
 	}
 	return nil
 }
@@ -401,9 +404,25 @@ func (l *partitionLoop) appendHistory(ctx context.Context, batch []*routed, dead
 	if err != nil && !anySucceeded(batch) {
 		l.metrics.RedisErrors.WithLabelValues("history").Inc()
 		l.retryOwn = true
+		l.ackDeadLetters(ctx, dead) // else a retry would dead-letter them again
 		return fmt.Errorf("streams: append history: %w", err)
 	}
 	return nil
+}
+
+// ackDeadLetters acknowledges the dead letters that were stored; best effort, a
+// failure only means they may be stored twice.
+func (l *partitionLoop) ackDeadLetters(ctx context.Context, dead []deadLetter) {
+	var ids []string
+	for _, d := range dead {
+		if d.add != nil && d.add.Err() == nil {
+			ids = append(ids, d.id)
+			l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
+		}
+	}
+	if len(ids) > 0 {
+		_ = l.rdb.XAck(ctx, l.stream, groupRouter, ids...).Err()
+	}
 }
 
 func anySucceeded(batch []*routed) bool {

@@ -618,7 +618,7 @@ func TestRouterHistoryReplayRoundTrip(t *testing.T) {
 // stay with a live holder.
 func TestRouterKeepsLeaseWhileBlocked(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "streams/router.go keepLease/readBatch: the lease is renewed only between steps; an XREADGROUP BLOCK (or a long reclaim) longer than lease_ttl lets it expire under a live holder")
+
 	e := newEnv(t)
 	ctx := testCtx(t)
 	cfg := func(node string) streams.RouterConfig {
@@ -780,7 +780,7 @@ func TestRouterPoisonHistoryKey(t *testing.T) {
 // another entry's history append failed.
 func TestRouterDeadLetterOnceWhenBatchRetried(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "streams/router.go appendHistory: when no history append of a batch succeeded it returns before handOff acks the dead letters it already XADDed, so every retry of the batch appends them to herald:dlq again")
+
 	e := newEnv(t)
 	ctx := testCtx(t)
 	if err := e.rdb.Set(ctx, "herald:{u:mallory}:h", "not a stream", 0).Err(); err != nil {

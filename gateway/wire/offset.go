@@ -71,6 +71,9 @@ func (o Offset) Append(dst []byte) []byte {
 // Next is the smallest offset after o, the exclusive start of a range read.
 func (o Offset) Next() Offset {
 	if o.Seq == ^uint64(0) {
+		if o.Ms == ^uint64(0) {
+			return o // the largest offset has no successor; nothing sorts after it
+		}
 		return Offset{Ms: o.Ms + 1}
 	}
 	return Offset{Ms: o.Ms, Seq: o.Seq + 1}

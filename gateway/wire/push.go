@@ -41,7 +41,7 @@ func (p *Push) AppendFrame(dst []byte) []byte {
 
 // Encode sets p.Frame. Call it once, before p is shared.
 func (p *Push) Encode() {
-	n := 80 + len(p.ID) + len(p.Recipient.Name) + len(p.From) + len(p.Data)
+	n := 128 + len(p.ID) + len(p.Recipient.Name) + len(p.From) + len(p.Data)
 	p.Frame = p.AppendFrame(make([]byte, 0, n))
 }
 
