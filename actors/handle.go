@@ -21,6 +21,7 @@ type Handle struct {
 	peerClosed atomic.Bool
 	overflowed atomic.Bool
 	sock       atomic.Pointer[Socket]
+	slotHeld   atomic.Bool // a slot of limits.max_sessions_per_user
 }
 
 // ID is the session id.

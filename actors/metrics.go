@@ -14,6 +14,7 @@ type Metrics struct {
 	WriteErrors  prometheus.Counter
 	DrainClosed  prometheus.Counter
 	ExpiryClosed prometheus.Counter
+	LimitClosed  prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -42,8 +43,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "herald_drain_closes_total", Help: "Sessions closed with 1001 while draining."}),
 		ExpiryClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_token_expiry_closes_total", Help: "Sessions closed with 4001 when their token expired."}),
+		LimitClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_session_limit_closes_total", Help: "Sessions closed with 4009 for exceeding limits.max_sessions_per_user."}),
 	}
-	reg.MustRegister(m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,
+	reg.MustRegister(m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,
 		m.Replayed, m.WriteErrors, m.DrainClosed, m.ExpiryClosed)
 	return m
 }

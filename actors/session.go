@@ -35,6 +35,7 @@ type (
 		since  wire.Offset
 		resume bool
 	}
+	overLimit struct{}
 	presenceReady struct{}
 	replayDone    struct {
 		last     wire.Offset
@@ -94,6 +95,9 @@ func (s *session) Receive(c actor.Context) {
 		<-s.h.slots
 	case *actor.Started:
 		s.start(c)
+	case overLimit:
+		s.sys.deps.Metrics.LimitClosed.Inc()
+		s.close(wire.CloseTooManySessions, "too many sessions for this user")
 	case *attachReady:
 		s.since, s.resume = m.since, m.resume
 		c.Send(s.sys.shardOf(s.h.user), &announce{r: s.h.user, h: s.h})
@@ -131,11 +135,44 @@ func (s *session) start(c actor.Context) {
 	c.Send(s.sys.shardOf(s.h.user), &register{r: s.h.user, h: s.h})
 	ctx, spec := s.ctx, s.spec
 	s.sys.goAttach(func() {
-		ready, ok := s.sys.resumePoint(ctx, spec)
-		if ok {
+		if !s.sys.acquireSlot(ctx, s.h) {
+			root.Send(self, overLimit{})
+			return
+		}
+		if ready, ok := s.sys.resumePoint(ctx, spec); ok {
 			root.Send(self, ready)
 		}
 	})
+}
+
+// acquireSlot takes one of the user's session slots, waiting out Redis outages; it
+// returns false when the user is at the limit (or the session stopped meanwhile).
+func (s *System) acquireSlot(ctx context.Context, h *Handle) bool {
+	lim := s.deps.Limit
+	if lim == nil || !lim.Enabled() {
+		return true
+	}
+	var got bool
+	ok := retry(ctx, func() (err error) {
+		got, err = lim.Acquire(ctx, h.user.Name)
+		return err
+	})
+	if !ok || !got {
+		return false
+	}
+	h.slotHeld.Store(true)
+	if ctx.Err() != nil { // stopped meanwhile; whoever swaps the flag releases
+		s.releaseSlot(h)
+	}
+	return true
+}
+
+// releaseSlot gives the session's slot back, once, from whichever of the attach
+// goroutine and the stopping actor gets there first.
+func (s *System) releaseSlot(h *Handle) {
+	if h.slotHeld.CompareAndSwap(true, false) {
+		s.deps.Limit.Release(h.user.Name)
+	}
 }
 
 // resumePoint decides where the session starts: the client's since, else its
@@ -297,10 +334,16 @@ func (s *session) handleInbound(m *inbound) {
 }
 
 func (s *session) ack(f wire.ClientFrame) {
-	if f.Topic != "" || s.spec.Device == "" {
-		return // a device-less session's acks count as delivered only
+	if f.Topic != "" {
+		return
 	}
-	s.sys.deps.Cursors.Set(s.spec.User, s.spec.Device, wire.MustOffset(f.Offset))
+	o := wire.MustOffset(f.Offset)
+	if s.sys.deps.Acks != nil {
+		s.sys.deps.Acks.Ack(s.spec.User, o)
+	}
+	if s.spec.Device != "" {
+		s.sys.deps.Cursors.Set(s.spec.User, s.spec.Device, o)
+	}
 }
 
 func (s *session) close(code uint16, reason string) {
@@ -327,6 +370,7 @@ func (s *session) stopping(c actor.Context) {
 	releaseAll(s.taken)
 	s.taken = nil
 	releaseAll(s.h.out.close())
+	s.sys.releaseSlot(s.h)
 	c.Send(s.sys.shardOf(s.h.user), &unregister{r: s.h.user, h: s.h})
 	s.sys.deps.Metrics.Sessions.Dec()
 	if !s.closing && !s.h.peerClosed.Load() {

@@ -36,6 +36,18 @@ type Presence interface {
 	Remove(r wire.Recipient)
 }
 
+// SessionLimit enforces limits.max_sessions_per_user across the cluster.
+type SessionLimit interface {
+	Enabled() bool
+	Acquire(ctx context.Context, user string) (bool, error)
+	Release(user string)
+}
+
+// Acks learns which user pushes a device handled (delivery.ack_timeout).
+type Acks interface {
+	Ack(user string, o wire.Offset)
+}
+
 // Socket is the connection a session writes to. Implementations put a deadline on
 // every write; a failed write closes the connection.
 type Socket interface {
@@ -68,6 +80,8 @@ type Deps struct {
 	History  History
 	Cursors  Cursors
 	Presence Presence
+	Limit    SessionLimit
+	Acks     Acks
 	Log      *slog.Logger
 	Metrics  *Metrics
 }
@@ -205,6 +219,15 @@ func (s *System) Drain(ctx context.Context, batch int, pause time.Duration) erro
 		}
 	}
 	return nil
+}
+
+// Reconnect closes every session with 1001 so that its client resumes from history,
+// on this node or another; the node keeps serving. For when this node's presence
+// was lost and its sessions may have missed live pushes.
+func (s *System) Reconnect(ctx context.Context) {
+	for _, h := range s.Sessions(ctx) {
+		h.closeWith(wire.CloseGoingAway, "node rejoining the cluster; resume")
+	}
 }
 
 // Shutdown stops the actors; call it after Drain. Idempotent.

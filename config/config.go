@@ -23,8 +23,26 @@ type Config struct {
 	Streams   Streams   `koanf:"streams"`
 	Gateway   Gateway   `koanf:"gateway"`
 	Directory Directory `koanf:"directory"`
+	Cluster   Cluster   `koanf:"cluster"`
+	Presence  Presence  `koanf:"presence"`
+	Delivery  Delivery  `koanf:"delivery"`
 	Shutdown  Shutdown  `koanf:"shutdown"`
 	Log       Log       `koanf:"log"`
+}
+
+// Cluster is how nodes learn about each other.
+type Cluster struct {
+	NodeTTL time.Duration `koanf:"node_ttl"` // a node silent this long is declared dead
+}
+
+// Presence tunes the online/offline events of herald:presence.
+type Presence struct {
+	Debounce time.Duration `koanf:"debounce"` // a user back within this is not offline
+}
+
+// Delivery tunes what happens to pushes no device acknowledged.
+type Delivery struct {
+	AckTimeout time.Duration `koanf:"ack_timeout"` // 0: off; else unacked user pushes go to herald:undelivered
 }
 
 // Server is the HTTP and WebSocket listener.

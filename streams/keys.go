@@ -22,6 +22,7 @@ const (
 type Keys struct {
 	prefix     string
 	partitions int
+	tags       []string // hash tag of each ingress partition
 }
 
 // NewKeys returns the key builder for prefix (default "herald") and the number of
@@ -30,19 +31,59 @@ func NewKeys(prefix string, partitions int) Keys {
 	if partitions < 1 {
 		partitions = 1
 	}
-	return Keys{prefix: prefix, partitions: partitions}
+	return Keys{prefix: prefix, partitions: partitions, tags: partitionTags(partitions)}
+}
+
+// partitionTags picks for partition p of n the hash tag "p" or, when that slot is
+// outside p's share of the 16384 Redis Cluster slots, the first "p.k" inside it. The
+// partitions then spread evenly over the masters of a cluster whose slots were
+// assigned evenly (as redis-cli --cluster create does), instead of where CRC16 of
+// small numbers happens to fall.
+func partitionTags(n int) []string {
+	tags := make([]string, n)
+	for p := range tags {
+		lo, hi := p*clusterSlots/n, (p+1)*clusterSlots/n
+		tag := strconv.Itoa(p)
+		for k := 0; ; k++ {
+			if s := int(crc16([]byte(tag)) % clusterSlots); s >= lo && s < hi {
+				break
+			}
+			tag = strconv.Itoa(p) + "." + strconv.Itoa(k)
+		}
+		tags[p] = tag
+	}
+	return tags
+}
+
+const clusterSlots = 16384
+
+// crc16 is CRC-16/XMODEM, the function Redis Cluster maps keys to slots with.
+func crc16(b []byte) uint16 {
+	var crc uint16
+	for _, c := range b {
+		crc ^= uint16(c) << 8
+		for i := 0; i < 8; i++ {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
 }
 
 // Partitions is the number of ingress partitions.
 func (k Keys) Partitions() int { return k.partitions }
 
 // Ingress is the stream publishers append to for partition p. With one partition it
-// is the documented "herald:in"; with more, "herald:in:{p}".
+// is the documented "herald:in"; with more, "herald:in:{<tag>}" with the tag of
+// partitionTags (`herald config --partitions` lists them).
 func (k Keys) Ingress(p int) string {
 	if k.partitions == 1 {
 		return k.prefix + ":in"
 	}
-	return k.prefix + ":in:{" + strconv.Itoa(p) + "}"
+	return k.prefix + ":in:{" + k.tags[p] + "}"
 }
 
 // IngressFor is the ingress stream that carries pushes for r.
@@ -78,6 +119,35 @@ func (k Keys) Cursors(user string) string { return k.tagged(wire.User(user)) + "
 
 // Inbox is node id's inbox stream, the live path from routers to that node.
 func (k Keys) Inbox(node string) string { return k.prefix + ":{n:" + node + "}:in" }
+
+// Online marks a user announced online in herald:presence; it outlives the user's
+// last session by the debounce, so a quick reconnect is neither offline nor online.
+func (k Keys) Online(user string) string { return k.tagged(wire.User(user)) + ":o" }
+
+// Sessions is user's hash of node id -> open sessions, for the per-user limit.
+func (k Keys) Sessions(user string) string { return k.tagged(wire.User(user)) + ":s" }
+
+// AckWait is user's sorted set of pushes (offsets) waiting for an ack, scored by
+// the time they count as undelivered.
+func (k Keys) AckWait(user string) string { return k.tagged(wire.User(user)) + ":w" }
+
+// AckDue indexes the users with pushes waiting for an ack, scored by the earliest
+// deadline.
+func (k Keys) AckDue() string { return k.prefix + ":ackwait" }
+
+// Nodes is the sorted set of node ids scored by their last heartbeat (unix ms).
+func (k Keys) Nodes() string { return k.prefix + ":nodes" }
+
+// NodeRecipients is the set of recipients node lists itself under, so that the
+// nodes that find it dead can take it out of their presence.
+func (k Keys) NodeRecipients(node string) string { return k.prefix + ":{n:" + node + "}:r" }
+
+// Reaping is the lock one node holds while cleaning up after a dead node.
+func (k Keys) Reaping(node string) string { return k.prefix + ":{n:" + node + "}:reap" }
+
+// OfflinePending holds users whose last session closed, scored by when they are
+// announced offline unless back by then.
+func (k Keys) OfflinePending() string { return k.prefix + ":presence:pending" }
 
 // Upstream is the stream of client send frames for the product's backend.
 func (k Keys) Upstream() string { return k.prefix + ":up" }

@@ -107,7 +107,7 @@ func routerConfig(node string) streams.RouterConfig {
 // startRouter starts a router and stops it at cleanup; stop stops it earlier.
 func (e *env) startRouter(t *testing.T, cfg streams.RouterConfig, sink streams.Sink) (stop func()) {
 	t.Helper()
-	r := streams.NewRouter(e.rdb, e.keys, cfg, sink, e.log, e.metrics, e.health)
+	r := streams.NewRouter(e.rdb, e.keys, cfg, sink, nil, e.log, e.metrics, e.health)
 	r.Start()
 	var once sync.Once
 	stop = func() {

@@ -12,6 +12,11 @@ type Metrics struct {
 	InboxRead   prometheus.Counter     // node inbox entries read
 	InboxBad    prometheus.Counter     // node inbox entries that could not be parsed
 	CursorDrops prometheus.Counter     // cursor updates dropped at the pending bound
+	// PresenceEvents counts online/offline events appended to herald:presence.
+	PresenceEvents *prometheus.CounterVec
+	NodesReaped    prometheus.Counter // dead nodes cleaned up by this node
+	Undelivered    prometheus.Counter // pushes appended to herald:undelivered
+	LimitRefused   prometheus.Counter // sessions refused with 4009
 }
 
 // NewMetrics creates the counters and registers them on reg.
@@ -32,13 +37,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		CursorDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_cursor_updates_dropped_total", Help: "Device cursor updates dropped because too many were pending."}),
 	}
+	m.PresenceEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_presence_events_total", Help: "Online and offline events appended to the presence stream."}, []string{"event"})
+	m.NodesReaped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_nodes_reaped_total", Help: "Dead nodes whose presence and inbox this node cleaned up."})
+	m.Undelivered = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_undelivered_total", Help: "User pushes no device acked in time, appended to the undelivered stream."})
+	m.LimitRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_sessions_refused_total", Help: "Sessions closed with 4009: over limits.max_sessions_per_user."})
+	m.PresenceEvents.WithLabelValues("online")
+	m.PresenceEvents.WithLabelValues("offline")
+	reg.MustRegister(m.PresenceEvents, m.NodesReaped, m.Undelivered, m.LimitRefused)
 	// Export every label value from the start, so that dashboards and alerts see
 	// zeros rather than missing series.
 	for _, r := range []string{"invalid_data", "invalid_payload", "invalid_both", "invalid_neither", "invalid_user",
 		"invalid_topic", "invalid_id", "invalid_from", "invalid_ttl", "max_deliveries", "bad_inbox_entry"} {
 		m.DeadLetters.WithLabelValues(r)
 	}
-	for _, op := range []string{"router_read", "inbox_read", "history", "handoff", "ack", "reclaim", "presence", "publish"} {
+	for _, op := range []string{"router_read", "inbox_read", "history", "handoff", "ack", "reclaim", "presence", "publish", "heartbeat"} {
 		m.RedisErrors.WithLabelValues(op)
 	}
 	reg.MustRegister(m.PushesIn, m.DeadLetters, m.RedisErrors, m.Reclaimed, m.InboxRead, m.InboxBad, m.CursorDrops)

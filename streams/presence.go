@@ -27,6 +27,7 @@ type Presence struct {
 	rdb     redis.UniversalClient
 	keys    Keys
 	node    string
+	events  presenceEvents
 	log     *slog.Logger
 	metrics *Metrics
 
@@ -39,10 +40,12 @@ type Presence struct {
 	once    sync.Once
 }
 
-// NewPresence returns the presence writer of node; Start runs it.
-func NewPresence(rdb redis.UniversalClient, keys Keys, node string, log *slog.Logger, m *Metrics) *Presence {
+// NewPresence returns the presence writer of node; Start runs it. A user whose last
+// session closes is announced offline after debounce unless back by then.
+func NewPresence(rdb redis.UniversalClient, keys Keys, node string, debounce time.Duration, log *slog.Logger, m *Metrics) *Presence {
 	return &Presence{
 		rdb: rdb, keys: keys, node: node, log: log, metrics: m,
+		events:  presenceEvents{rdb: rdb, keys: keys, debounce: debounce, metrics: m},
 		pending: make(map[wire.Recipient]*presenceOp),
 		present: make(map[wire.Recipient]struct{}),
 		wake:    make(chan struct{}, 1),
@@ -158,12 +161,17 @@ func (p *Presence) flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	now := time.Now()
+	cmds := make(map[wire.Recipient]*redis.Cmd, len(batch))
 	_, err := p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		index := p.keys.NodeRecipients(p.node)
 		for r, op := range batch {
 			if op.add {
-				pipe.SAdd(ctx, p.keys.Presence(r), p.node)
+				cmds[r] = p.events.addCmd(ctx, pipe, r, p.node, now.UnixMilli())
+				pipe.SAdd(ctx, index, r.String())
 			} else {
-				pipe.SRem(ctx, p.keys.Presence(r), p.node)
+				cmds[r] = p.events.removeCmd(ctx, pipe, r, p.node)
+				pipe.SRem(ctx, index, r.String())
 			}
 		}
 		return nil
@@ -172,11 +180,20 @@ func (p *Presence) flush(ctx context.Context) error {
 		p.restore(batch)
 		return err
 	}
-	for _, op := range batch {
+	var online, gone []string
+	for r, op := range batch {
 		for _, w := range op.waiters {
 			w()
 		}
+		if n, _ := cmds[r].Int(); n == 1 && r.Kind == wire.KindUser {
+			if op.add {
+				online = append(online, r.Name)
+			} else {
+				gone = append(gone, r.Name)
+			}
+		}
 	}
+	_ = p.events.announce(ctx, online, gone, now) // counted; an event lost to an outage is not retried
 	return nil
 }
 

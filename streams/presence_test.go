@@ -14,7 +14,7 @@ import (
 
 func newPresence(t *testing.T, e *env, node string) (*streams.Presence, func()) {
 	t.Helper()
-	p := streams.NewPresence(e.rdb, e.keys, node, e.log, e.metrics)
+	p := streams.NewPresence(e.rdb, e.keys, node, 0, e.log, e.metrics)
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

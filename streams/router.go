@@ -51,6 +51,7 @@ type Router struct {
 	keys    Keys
 	cfg     RouterConfig
 	sink    Sink
+	undeliv *Undelivered
 	log     *rateLog
 	metrics *Metrics
 	health  *Health
@@ -62,9 +63,10 @@ type Router struct {
 }
 
 // NewRouter returns a router for every ingress partition; Start runs it.
-func NewRouter(rdb redis.UniversalClient, keys Keys, cfg RouterConfig, sink Sink, log *slog.Logger, m *Metrics, h *Health) *Router {
+// u, when enabled, is told of every user push so that unacked ones are reported.
+func NewRouter(rdb redis.UniversalClient, keys Keys, cfg RouterConfig, sink Sink, u *Undelivered, log *slog.Logger, m *Metrics, h *Health) *Router {
 	return &Router{
-		rdb: rdb, keys: keys, cfg: cfg, sink: sink,
+		rdb: rdb, keys: keys, cfg: cfg, sink: sink, undeliv: u,
 		log: newRateLog(log, 10*time.Second), metrics: m, health: h,
 		local: make(chan struct{}, maxLocalBatches),
 		stop:  make(chan struct{}),
@@ -440,7 +442,7 @@ func (l *partitionLoop) handOff(ctx context.Context, batch []*routed, dead []dea
 	var local []*wire.Push
 	ack := make([]string, 0, len(batch)+len(dead))
 	pipe := l.rdb.Pipeline()
-	failed := 0
+	failed, now := 0, time.Now()
 	for _, r := range batch {
 		if r.add.Err() != nil || r.nodes.Err() != nil {
 			failed++
@@ -448,6 +450,7 @@ func (l *partitionLoop) handOff(ctx context.Context, batch []*routed, dead []dea
 		}
 		r.push.Offset = wire.MustOffset(r.add.Val())
 		r.push.Encode()
+		l.undeliv.await(ctx, pipe, r.push, now)
 		for _, n := range r.nodes.Val() {
 			if n == l.cfg.Node {
 				local = append(local, r.push)

@@ -44,6 +44,9 @@ type node struct {
 	ownRedis bool
 	presence *streams.Presence
 	cursors  *streams.Cursors
+	limit    *streams.SessionLimit
+	undeliv  *streams.Undelivered
+	cluster  *streams.Cluster
 	router   *streams.Router
 	inbox    *streams.Inbox
 	actors   *actors.System
@@ -81,6 +84,14 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 	n.wire(opts)
 	n.presence.Start()
 	n.cursors.Start()
+	n.limit.Start()
+	n.undeliv.Start()
+	if err := n.cluster.Start(ctx); err != nil {
+		_ = ln.Close()
+		n.stopHelpers(context.Background())
+		n.closeRedis()
+		return nil, err
+	}
 	n.inbox.Start()
 	n.router.Start()
 	go func() {
@@ -100,20 +111,28 @@ func (n *node) wire(opts nodeOptions) {
 	health := streams.NewHealth()
 	nowMs := func() int64 { return time.Now().UnixMilli() }
 
-	n.presence = streams.NewPresence(n.rdb, keys, cfg.Node.ID, n.log, sm)
+	n.presence = streams.NewPresence(n.rdb, keys, cfg.Node.ID, cfg.Presence.Debounce, n.log, sm)
 	n.cursors = streams.NewCursors(n.rdb, keys, 200*time.Millisecond, sm)
+	n.limit = streams.NewSessionLimit(n.rdb, keys, cfg.Node.ID, cfg.Limits.MaxSessionsPerUser, sm)
+	n.undeliv = streams.NewUndelivered(n.rdb, keys, cfg.Delivery.AckTimeout, n.log, sm)
 	history := streams.NewHistory(n.rdb, keys, cfg.History.Size, nowMs, sm)
 	n.actors = actors.New(actors.Config{
 		Node: cfg.Node.ID, Shards: cfg.Directory.Shards,
 		MaxPendingBytes: cfg.Limits.MaxPendingBytes, OnFrame: opts.onFrame,
 		PingInterval: cfg.Gateway.PingTimeout / 3,
-	}, actors.Deps{History: history, Cursors: n.cursors, Presence: n.presence, Log: n.log, Metrics: am})
+	}, actors.Deps{History: history, Cursors: n.cursors, Presence: n.presence, Limit: n.limit, Acks: n.undeliv, Log: n.log, Metrics: am})
+	n.cluster = streams.NewCluster(n.rdb, keys, streams.ClusterConfig{
+		Node: cfg.Node.ID, NodeTTL: cfg.Cluster.NodeTTL, Debounce: cfg.Presence.Debounce,
+	}, n.presence, func() {
+		n.log.Warn("this node was declared dead or Redis lost its data; its sessions resume from history")
+		n.actors.Reconnect(context.Background())
+	}, n.log, sm, health)
 	n.router = streams.NewRouter(n.rdb, keys, streams.RouterConfig{
 		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block,
 		ClaimIdle: cfg.Streams.ClaimIdle, MaxDeliveries: cfg.Streams.MaxDeliveries,
 		LeaseTTL: cfg.Streams.LeaseTTL, InboxMaxLen: cfg.Streams.InboxMaxLen, DLQMaxLen: cfg.Streams.DLQMaxLen,
 		HistorySize: cfg.History.Size, HistoryTTL: cfg.History.TTL, MaxPayload: cfg.Limits.MaxPayloadBytes,
-	}, n.actors, n.log, sm, health)
+	}, n.actors, n.undeliv, n.log, sm, health)
 	n.inbox = streams.NewInbox(n.rdb, keys, streams.InboxConfig{
 		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block, DLQMaxLen: cfg.Streams.DLQMaxLen,
 		OnReset: n.presence.Resync,
@@ -160,13 +179,22 @@ func (n *node) stop(ctx context.Context) error {
 	add("router", n.router.Stop(ctx))
 	add("sessions", n.actors.Drain(ctx, drainBatch, drainPause))
 	add("inbox", n.inbox.Stop(ctx))
-	n.cursors.Stop(ctx)
-	n.presence.Stop(ctx)
+	n.stopHelpers(ctx)
+	add("leave", n.cluster.Leave(ctx))
 	add("actors", n.actors.Shutdown(ctx))
 	n.closeRedis()
 	<-n.served
 	add("http", n.serveErr)
 	return errors.Join(errs...)
+}
+
+// stopHelpers flushes and stops the batch writers and the membership loop.
+func (n *node) stopHelpers(ctx context.Context) {
+	n.cursors.Stop(ctx)
+	n.limit.Stop(ctx)
+	n.undeliv.Stop(ctx)
+	n.presence.Stop(ctx)
+	n.cluster.Stop(ctx)
 }
 
 func (n *node) closeRedis() {

@@ -89,7 +89,7 @@ func TestPublishOverHTTPIsOffWithoutAKey(t *testing.T) {
 }
 
 func TestHealthReadinessAndMetrics(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	n := startTestNode(t, srv, nodeOptions{})
 	for _, path := range []string{"/healthz", "/readyz"} {
 		res, err := http.Get("http://" + n.Addr() + path)
@@ -115,7 +115,8 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 		}
 	}
 
-	// Redis goes away: readiness turns red, the session stays open; it comes back.
+	// Redis goes away: readiness turns red, the session stays open; it comes back
+	// with its data (append-only file) and delivery resumes on the same session.
 	srv.Kill()
 	eventually(t, 10*time.Second, func() error {
 		res, err := http.Get("http://" + n.Addr() + "/readyz")
@@ -133,6 +134,29 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	xadd(t, n, "to", "alice", "data", `{"seq":1}`)
 	if p := c.pushes(1, 10*time.Second)[0]; seqOf(t, p) != 1 {
 		t.Fatalf("after the Redis restart got %v", p)
+	}
+}
+
+// Redis restarted without persistence lost presence and history: the node notices
+// and closes its sessions with 1001 so that clients resume (and learn from
+// recovered.complete=false that history is gone); a new session gets live pushes.
+func TestRedisDataLossMakesSessionsResume(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	n := startTestNode(t, srv, nodeOptions{}, "--cluster.node_ttl", "3s")
+	c := connect(t, n, "alice", "")
+	srv.Kill()
+	srv.Restart(t)
+	if code := c.closeCode(15 * time.Second); code != wire.CloseGoingAway {
+		t.Fatalf("close code %d, want 1001", code)
+	}
+	waitReady(t, n)
+	c2 := connect(t, n, "alice", "since=1-0")
+	if f := c2.next(10 * time.Second); f.str("type") != "recovered" || f["complete"] != false {
+		t.Fatalf("got %v, want recovered complete:false", f)
+	}
+	xadd(t, n, "to", "alice", "data", `{"seq":1}`)
+	if p := c2.pushes(1, 10*time.Second)[0]; seqOf(t, p) != 1 {
+		t.Fatalf("got %v", p)
 	}
 }
 

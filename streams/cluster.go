@@ -1,0 +1,239 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/gateway/wire"
+)
+
+// ClusterConfig tunes how nodes watch each other.
+type ClusterConfig struct {
+	Node     string
+	NodeTTL  time.Duration // silent this long: dead
+	Debounce time.Duration // presence.debounce
+}
+
+// Cluster is this node's membership: it heartbeats into the nodes set, declares
+// silent nodes dead and cleans up after them (presence, session counts, inbox,
+// offline events), and emits the debounced offline events.
+type Cluster struct {
+	rdb      redis.UniversalClient
+	keys     Keys
+	cfg      ClusterConfig
+	presence *Presence
+	events   presenceEvents
+	onLost   func()
+	log      *rateLog
+	metrics  *Metrics
+	health   *Health
+
+	beats        int       // successful heartbeats
+	healthySince time.Time // Redis reachable without a break since
+	stop         chan struct{}
+	done         chan struct{}
+	once         sync.Once
+}
+
+// NewCluster returns the membership of cfg.Node. onLost runs when the node finds
+// it was declared dead, or Redis lost its data: its sessions missed live pushes and
+// must resume from history.
+func NewCluster(rdb redis.UniversalClient, keys Keys, cfg ClusterConfig, p *Presence, onLost func(), log *slog.Logger, m *Metrics, h *Health) *Cluster {
+	return &Cluster{
+		rdb: rdb, keys: keys, cfg: cfg, presence: p, onLost: onLost,
+		events: presenceEvents{rdb: rdb, keys: keys, debounce: cfg.Debounce, metrics: m},
+		log:    newRateLog(log, 10*time.Second), metrics: m, health: h,
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+}
+
+// Start heartbeats once (so that the node is known before it serves) and then runs
+// the membership loop.
+func (c *Cluster) Start(ctx context.Context) error {
+	if err := c.heartbeat(ctx); err != nil {
+		return err
+	}
+	go c.run()
+	return nil
+}
+
+// Stop ends the loop. Idempotent.
+func (c *Cluster) Stop(ctx context.Context) {
+	c.once.Do(func() { close(c.stop) })
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+	}
+}
+
+// Leave removes this node from the cluster after a drain: its entry, its recipient
+// index and its inbox. Its presence was removed by the drain itself.
+func (c *Cluster) Leave(ctx context.Context) error {
+	_, err := c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.ZRem(ctx, c.keys.Nodes(), c.cfg.Node)
+		pipe.Del(ctx, c.keys.NodeRecipients(c.cfg.Node))
+		pipe.Del(ctx, c.keys.Inbox(c.cfg.Node))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("streams: leave cluster: %w", err)
+	}
+	return nil
+}
+
+func (c *Cluster) run() {
+	defer close(c.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	every := max(c.cfg.NodeTTL/3, time.Second)
+	var beatAt, reapAt time.Time
+	for {
+		select {
+		case <-c.stop:
+			return
+		case now := <-tick.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			if now.After(beatAt) {
+				beatAt = now.Add(every)
+				c.warn("cluster: heartbeat failing", c.heartbeat(ctx))
+			}
+			if now.After(reapAt) {
+				reapAt = now.Add(every)
+				c.warn("cluster: reaping failing", c.reap(ctx, now))
+			}
+			c.warn("cluster: offline events failing", c.events.emitOffline(ctx, now))
+			cancel()
+		}
+	}
+}
+
+func (c *Cluster) warn(msg string, err error) {
+	if err != nil {
+		c.log.warn(msg, err)
+	}
+}
+
+// heartbeat records this node as alive. When its entry had vanished although it had
+// beaten before, the node was declared dead meanwhile (or Redis lost its data): its
+// presence was removed, so it writes it again and has its sessions resume.
+func (c *Cluster) heartbeat(ctx context.Context) error {
+	now := time.Now()
+	added, err := c.rdb.ZAdd(ctx, c.keys.Nodes(), redis.Z{Score: float64(now.UnixMilli()), Member: c.cfg.Node}).Result()
+	if err != nil {
+		c.healthySince = time.Time{}
+		c.health.fail("cluster")
+		c.metrics.RedisErrors.WithLabelValues("heartbeat").Inc()
+		return fmt.Errorf("streams: heartbeat: %w", err)
+	}
+	c.health.ok("cluster")
+	if c.healthySince.IsZero() {
+		c.healthySince = now
+	}
+	if added == 1 && c.beats > 0 {
+		c.presence.Resync()
+		if c.onLost != nil {
+			c.onLost()
+		}
+	}
+	c.beats++
+	return nil
+}
+
+// reap cleans up after nodes silent longer than the TTL. A node that itself could
+// not reach Redis recently does not judge others: they were likely cut off too.
+func (c *Cluster) reap(ctx context.Context, now time.Time) error {
+	if c.healthySince.IsZero() || now.Sub(c.healthySince) < c.cfg.NodeTTL {
+		return nil
+	}
+	cutoff := now.Add(-c.cfg.NodeTTL).UnixMilli()
+	dead, err := c.rdb.ZRangeByScore(ctx, c.keys.Nodes(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(cutoff, 10)}).Result()
+	if err != nil {
+		return fmt.Errorf("streams: list nodes: %w", err)
+	}
+	var errs []error
+	for _, node := range dead {
+		if node != c.cfg.Node {
+			errs = append(errs, c.reapNode(ctx, node, cutoff))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Cluster) reapNode(ctx context.Context, node string, cutoff int64) error {
+	got, err := c.rdb.SetNX(ctx, c.keys.Reaping(node), c.cfg.Node, c.cfg.NodeTTL).Result()
+	if err != nil || !got {
+		return err // another node is on it
+	}
+	// It may have come back between the listing and the lock.
+	if score, err := c.rdb.ZScore(ctx, c.keys.Nodes(), node).Result(); err != nil || int64(score) > cutoff {
+		return nil
+	}
+	if err := c.unlistRecipients(ctx, node); err != nil {
+		return err
+	}
+	_, err = c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.Del(ctx, c.keys.NodeRecipients(node), c.keys.Inbox(node))
+		pipe.ZRem(ctx, c.keys.Nodes(), node)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("streams: reap %s: %w", node, err)
+	}
+	c.metrics.NodesReaped.Inc()
+	return nil
+}
+
+// unlistRecipients takes a dead node out of the presence of every recipient it
+// hosted, drops its session counts, and schedules offline events for users it was
+// the last node of.
+func (c *Cluster) unlistRecipients(ctx context.Context, node string) error {
+	var cursor uint64
+	for {
+		members, next, err := c.rdb.SScan(ctx, c.keys.NodeRecipients(node), cursor, "", 500).Result()
+		if err != nil {
+			return fmt.Errorf("streams: scan recipients of %s: %w", node, err)
+		}
+		if err := c.unlistBatch(ctx, node, members); err != nil {
+			return err
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+func (c *Cluster) unlistBatch(ctx context.Context, node string, members []string) error {
+	rcpts := make([]wire.Recipient, 0, len(members))
+	cmds := make([]*redis.Cmd, 0, len(members))
+	_, err := c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, m := range members {
+			r, err := wire.ParseRecipient(m)
+			if err != nil {
+				continue
+			}
+			rcpts = append(rcpts, r)
+			cmds = append(cmds, c.events.removeCmd(ctx, pipe, r, node))
+			if r.Kind == wire.KindUser {
+				pipe.HDel(ctx, c.keys.Sessions(r.Name), node)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("streams: unlist %s: %w", node, err)
+	}
+	var gone []string
+	for i, r := range rcpts {
+		if n, _ := cmds[i].Int(); n == 1 && r.Kind == wire.KindUser {
+			gone = append(gone, r.Name)
+		}
+	}
+	return c.events.announce(ctx, nil, gone, time.Now())
+}
