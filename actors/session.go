@@ -35,7 +35,7 @@ type (
 		since  wire.Offset
 		resume bool
 	}
-	overLimit struct{}
+	overLimit     struct{}
 	presenceReady struct{}
 	replayDone    struct {
 		last     wire.Offset
