@@ -100,6 +100,9 @@ func (s *session) Receive(c actor.Context) {
 		s.close(wire.CloseTooManySessions, "too many sessions for this user")
 	case *attachReady:
 		s.since, s.resume = m.since, m.resume
+		if err := s.sock.WriteText(wire.Welcome(s.spec.ID, s.sys.cfg.Node, s.spec.User, s.since)); err != nil {
+			return // the connection is gone; OnClose tears down
+		}
 		c.Send(s.sys.shardOf(s.h.user), &announce{r: s.h.user, h: s.h})
 	case presenceReady:
 		s.startReplay(c)
@@ -129,9 +132,6 @@ func (s *session) start(c actor.Context) {
 		})
 	}
 	s.pinger = time.AfterFunc(s.sys.cfg.PingInterval, func() { root.Send(self, pingTick{}) })
-	if err := s.sock.WriteText(wire.Welcome(s.spec.ID, s.sys.cfg.Node, s.spec.User)); err != nil {
-		return // the connection is gone; OnClose tears down
-	}
 	c.Send(s.sys.shardOf(s.h.user), &register{r: s.h.user, h: s.h})
 	ctx, spec := s.ctx, s.spec
 	s.sys.goAttach(func() {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -68,12 +69,13 @@ type Server struct {
 	upgrader *gws.Upgrader
 	http     *http.Server
 	seq      atomic.Uint64
+	run      string // random per process: session ids stay unique across restarts of a node id
 	once     sync.Once
 }
 
 // New builds the server; Serve runs it.
 func New(cfg Config, deps Deps) *Server {
-	s := &Server{cfg: cfg, deps: deps}
+	s := &Server{cfg: cfg, deps: deps, run: strconv.FormatUint(rand.Uint64()&0xffffff, 36)}
 	s.upgrader = gws.NewUpgrader(&events{pingTimeout: cfg.PingTimeout}, &gws.ServerOption{
 		ReadBufferSize:     cfg.ReadBufferSize,
 		ReadMaxPayloadSize: cfg.MaxFrameBytes,
@@ -159,7 +161,7 @@ func (s *Server) sessionSpec(r *http.Request) (actors.SessionSpec, int, error) {
 	}
 	q := r.URL.Query()
 	spec := actors.SessionSpec{
-		ID:     s.cfg.Node + "-" + strconv.FormatUint(s.seq.Add(1), 36),
+		ID:     s.cfg.Node + "-" + s.run + "-" + strconv.FormatUint(s.seq.Add(1), 36),
 		User:   claims.User,
 		Device: claims.Device,
 		Expiry: claims.Expiry,

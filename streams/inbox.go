@@ -142,6 +142,9 @@ func (in *Inbox) readBatch(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
+		// The reply may be lost after Redis moved entries to our pending list; read
+		// those again (sessions drop what they already wrote, by offset).
+		in.ownFrom = "0"
 		in.metrics.RedisErrors.WithLabelValues("inbox_read").Inc()
 		return fmt.Errorf("streams: read %s: %w", in.stream, err)
 	}

@@ -119,6 +119,14 @@ type partitionLoop struct {
 	retryOwn  bool // re-read this consumer's own pending entries before new ones
 }
 
+// takeScript takes a free lease, or one this node id still holds from a previous
+// run (a restart with the same node.id need not wait for it to expire).
+var takeScript = redis.NewScript(`
+local h = redis.call('get', KEYS[1])
+if h == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
+if not h then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`)
+
 var renewScript = redis.NewScript(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`)
 var releaseScript = redis.NewScript(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`)
 
@@ -176,12 +184,12 @@ func (l *partitionLoop) keepLease(ctx context.Context) error {
 		l.renewAt = time.Now().Add(ttl / 3)
 		return nil
 	}
-	ok, err := l.rdb.SetNX(ctx, l.lease, l.cfg.Node, ttl).Result()
+	n, err := takeScript.Run(ctx, l.rdb, []string{l.lease}, l.cfg.Node, ttl.Milliseconds()).Int()
 	if err != nil {
 		l.metrics.RedisErrors.WithLabelValues("lease").Inc()
 		return fmt.Errorf("streams: take lease %s: %w", l.lease, err)
 	}
-	if ok {
+	if n == 1 {
 		if err := createGroup(ctx, l.rdb, l.stream, groupRouter); err != nil {
 			return err
 		}
@@ -218,6 +226,9 @@ func (l *partitionLoop) readBatch(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
+		// The reply may be lost after Redis moved entries to our pending list: the
+		// next read takes our own pending entries first.
+		l.retryOwn = true
 		l.metrics.RedisErrors.WithLabelValues("router_read").Inc()
 		return fmt.Errorf("streams: read %s: %w", l.stream, err)
 	}

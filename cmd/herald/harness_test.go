@@ -170,11 +170,8 @@ func (c *wsClient) OnMessage(_ *gws.Conn, m *gws.Message) {
 		return
 	}
 	c.mu.Unlock()
-	for _, line := range bytes.Split(m.Bytes(), []byte("\n")) {
-		var f frame
-		if err := json.Unmarshal(line, &f); err != nil {
-			f = frame{"type": "<not json>", "raw": string(line)}
-		}
+	for _, line := range splitLines(m.Bytes()) {
+		f := decodeFrame(line)
 		select {
 		case c.frames <- f:
 		default:
@@ -313,3 +310,13 @@ func freeListener(t *testing.T) net.Listener {
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
 func fmtSscan(s string, v *float64) (int, error) { return fmt.Sscan(s, v) }
+
+func splitLines(b []byte) [][]byte { return bytes.Split(b, []byte("\n")) }
+
+func decodeFrame(line []byte) frame {
+	var f frame
+	if err := json.Unmarshal(line, &f); err != nil {
+		return frame{"type": "<not json>", "raw": string(line)}
+	}
+	return f
+}

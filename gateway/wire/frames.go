@@ -27,14 +27,18 @@ const (
 	CloseTooManySessions uint16 = 4009
 )
 
-// Welcome is the first frame of every session.
-func Welcome(session, node, user string) []byte {
+// Welcome is the first frame of every session. offset is the user-stream position
+// the session starts after (the client's since, its device cursor, or the history
+// top): a client that disconnects before any push resumes from it, so that nothing
+// published meanwhile is lost.
+func Welcome(session, node, user string, offset Offset) []byte {
 	return mustJSON(struct {
 		Type    string `json:"type"`
 		Session string `json:"session"`
 		Node    string `json:"node"`
 		User    string `json:"user"`
-	}{"welcome", session, node, user})
+		Offset  string `json:"offset"`
+	}{"welcome", session, node, user, offset.String()})
 }
 
 // Recovered ends a replay from history.

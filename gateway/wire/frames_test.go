@@ -19,8 +19,8 @@ func TestWelcome(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := decodeObject(t, wire.Welcome(tt.session, tt.node, tt.user))
-			want := map[string]any{"type": "welcome", "session": tt.session, "node": tt.node, "user": tt.user}
+			got := decodeObject(t, wire.Welcome(tt.session, tt.node, tt.user, wire.Offset{Ms: 17, Seq: 2}))
+			want := map[string]any{"type": "welcome", "session": tt.session, "node": tt.node, "user": tt.user, "offset": "17-2"}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("got %#v, want %#v", got, want)
 			}

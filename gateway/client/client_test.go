@@ -1,0 +1,742 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
+	"go.uber.org/goleak"
+
+	"github.com/herald-push/herald/gateway/auth"
+	"github.com/herald-push/herald/gateway/client"
+	"github.com/herald-push/herald/streams/redistest"
+)
+
+const secret = "client-test-secret-0123456789"
+
+// heraldBin is the herald binary the tests run, built once by TestMain
+// ($HERALD_TEST_BINARY names a prebuilt one instead).
+var heraldBin string
+
+func TestMain(m *testing.M) {
+	logging.Disable()
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	heraldBin = os.Getenv("HERALD_TEST_BINARY")
+	if heraldBin == "" {
+		dir, err := os.MkdirTemp("", "herald-client-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		heraldBin = filepath.Join(dir, "herald")
+		gobin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		if _, err := os.Stat(gobin); err != nil {
+			gobin = "go"
+		}
+		cmd := exec.Command(gobin, "build", "-o", heraldBin, "github.com/herald-push/herald/cmd/herald")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building herald: %v\n%s", err, out)
+			return 1
+		}
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// node is a herald process.
+type node struct {
+	t      *testing.T
+	id     string
+	addr   string
+	args   []string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startNode runs `herald serve` on a free loopback port against redis, and waits
+// until /readyz answers 200.
+func startNode(t *testing.T, rs *redistest.Server, id string, extra ...string) *node {
+	t.Helper()
+	n := &node{t: t, id: id, addr: freeAddr(t), log: &syncBuffer{}}
+	n.args = append([]string{"serve",
+		"--redis.addr", rs.Addr, "--auth.hmac_secret", secret, "--server.addr", n.addr,
+		"--node.id", id, "--streams.block", "200ms", "--streams.lease_ttl", "1s",
+		"--shutdown.timeout", "5s", "--log.level", "warn",
+	}, extra...)
+	t.Cleanup(n.kill)
+	n.start()
+	return n
+}
+
+func (n *node) start() {
+	n.t.Helper()
+	cmd := exec.Command(heraldBin, n.args...)
+	cmd.Env = cleanEnv()
+	cmd.Stdout, cmd.Stderr = n.log, n.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		n.t.Fatalf("start herald: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	n.mu.Lock()
+	n.cmd, n.exited = cmd, exited
+	n.mu.Unlock()
+	eventually(n.t, 15*time.Second, func() error {
+		select {
+		case <-exited:
+			n.t.Fatalf("herald %s exited: %s", n.id, n.log)
+		default:
+		}
+		req, err := http.NewRequest(http.MethodGet, "http://"+n.addr+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		req.Close = true // no idle keep-alive connection (and its goroutines) left behind
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(res.Body)
+			return fmt.Errorf("readyz %d %s", res.StatusCode, b)
+		}
+		return nil
+	})
+}
+
+// kill ends the process with SIGKILL: no drain, no close frames.
+func (n *node) kill() {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.cmd = nil
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+}
+
+// term sends SIGTERM (drain) and waits for the process to exit.
+func (n *node) term() {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.cmd = nil
+	n.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	<-exited
+}
+
+func (n *node) url() string { return "ws://" + n.addr + "/ws" }
+
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HERALD_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func eventually(t *testing.T, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %v", d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func mint(t *testing.T, user string, ttl time.Duration) string {
+	t.Helper()
+	tok, err := auth.Mint([]byte(secret), auth.Claims{User: user, Expiry: time.Now().Add(ttl)}, time.Now())
+	if err != nil {
+		t.Error(err)
+	}
+	return tok
+}
+
+// publish appends a user push to the ingress stream, as a service does; extra
+// fields (e.g. "id", "x") are added. It returns the ingress entry id.
+func publish(t *testing.T, rdb *redis.Client, to string, n int, extra ...any) string {
+	t.Helper()
+	values := append([]any{"to", to, "data", fmt.Sprintf(`{"n":%d}`, n)}, extra...)
+	id, err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: "herald:in", Values: values}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+type stateEvent struct {
+	s   client.State
+	err error
+}
+
+// recorder records everything a client reports.
+type recorder struct {
+	mu        sync.Mutex
+	pushes    []client.Push
+	states    []stateEvent
+	recovered []string
+	errs      []client.ServerError
+	tokens    atomic.Int32
+}
+
+func (r *recorder) config(t *testing.T, user string, urls ...string) client.Config {
+	return client.Config{
+		URLs: urls,
+		Token: func(context.Context) (string, error) {
+			r.tokens.Add(1)
+			return mint(t, user, time.Hour), nil
+		},
+		OnPush: func(p client.Push) {
+			r.mu.Lock()
+			r.pushes = append(r.pushes, p)
+			r.mu.Unlock()
+		},
+		OnRecovered: func(to, topic string, complete bool) {
+			r.mu.Lock()
+			r.recovered = append(r.recovered, fmt.Sprintf("%s%s:%v", to, topic, complete))
+			r.mu.Unlock()
+		},
+		OnState: func(s client.State, err error) {
+			r.mu.Lock()
+			r.states = append(r.states, stateEvent{s, err})
+			r.mu.Unlock()
+		},
+		OnError: func(e client.ServerError) {
+			r.mu.Lock()
+			r.errs = append(r.errs, e)
+			r.mu.Unlock()
+		},
+		Backoff: client.Backoff{Min: 20 * time.Millisecond, Max: 300 * time.Millisecond},
+	}
+}
+
+// ns returns the "n" of every push's data, in order.
+func (r *recorder) ns() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]int, 0, len(r.pushes))
+	for _, p := range r.pushes {
+		var d struct{ N int }
+		if err := json.Unmarshal(p.Data, &d); err != nil {
+			out = append(out, -1)
+			continue
+		}
+		out = append(out, d.N)
+	}
+	return out
+}
+
+func (r *recorder) count(s client.State) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.states {
+		if e.s == s {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *recorder) stateLog() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, e := range r.states {
+		fmt.Fprintf(&b, "%v(%v) ", e.s, e.err)
+	}
+	return b.String()
+}
+
+// waitNs waits until the pushes are exactly 1..n, in order.
+func (r *recorder) waitNs(t *testing.T, n int) {
+	t.Helper()
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i + 1
+	}
+	eventually(t, 20*time.Second, func() error {
+		got := r.ns()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("pushes %v, want 1..%d; states %s", got, n, r.stateLog())
+		}
+		return nil
+	})
+}
+
+func dial(t *testing.T, cfg client.Config) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestPushesInOrderAndAutoAck(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	rdb := rs.Client(t)
+	n := startNode(t, rs, "n1")
+	rec := &recorder{}
+	cfg := rec.config(t, "alice", n.url())
+	cfg.Device = "phone"
+	cfg.AutoAck = true
+	c := dial(t, cfg)
+	if id, node := c.Session(); id == "" || node != "n1" {
+		t.Fatalf("session %q on node %q, want a session on n1", id, node)
+	}
+
+	const total = 200
+	ids := make([]string, total)
+	for i := range total {
+		ids[i] = publish(t, rdb, "alice", i+1)
+	}
+	rec.waitNs(t, total)
+	rec.mu.Lock()
+	pushes := append([]client.Push(nil), rec.pushes...)
+	rec.mu.Unlock()
+	for i, p := range pushes {
+		if p.ID != ids[i] || p.To != "alice" || p.Topic != "" || p.TS <= 0 || p.Offset == "" {
+			t.Fatalf("push %d = %+v, want id %s to alice", i, p, ids[i])
+		}
+		if i > 0 && !offsetBefore(pushes[i-1].Offset, p.Offset) {
+			t.Fatalf("offsets out of order: %s then %s", pushes[i-1].Offset, p.Offset)
+		}
+	}
+	last := pushes[total-1].Offset
+	if got := c.LastOffset(); got != last {
+		t.Fatalf("LastOffset %s, want %s", got, last)
+	}
+
+	// AutoAck stored the device's cursor: the node flushes cursors in batches.
+	eventually(t, 10*time.Second, func() error {
+		got, err := rdb.HGet(context.Background(), "herald:{u:alice}:c", "phone").Result()
+		if err != nil || got != last {
+			return fmt.Errorf("cursor %q (%v), want %s", got, err, last)
+		}
+		return nil
+	})
+	// So a new session of that device resumes after it: nothing replayed.
+	rec2 := &recorder{}
+	cfg2 := rec2.config(t, "alice", n.url())
+	cfg2.Device = "phone"
+	dial(t, cfg2)
+	eventually(t, 5*time.Second, func() error {
+		rec2.mu.Lock()
+		defer rec2.mu.Unlock()
+		if fmt.Sprint(rec2.recovered) != "[alice:true]" {
+			return fmt.Errorf("recovered %v", rec2.recovered)
+		}
+		return nil
+	})
+	if got := rec2.ns(); len(got) != 0 {
+		t.Fatalf("device session replayed %v, want nothing after the acked cursor", got)
+	}
+}
+
+func offsetBefore(a, b string) bool {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	ami, _ := strconv.ParseUint(am, 10, 64)
+	bmi, _ := strconv.ParseUint(bm, 10, 64)
+	asi, _ := strconv.ParseUint(as, 10, 64)
+	bsi, _ := strconv.ParseUint(bs, 10, 64)
+	return ami < bmi || (ami == bmi && asi < bsi)
+}
+
+func TestDuplicateIDDropped(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	rdb := rs.Client(t)
+	n := startNode(t, rs, "n1")
+	rec := &recorder{}
+	dial(t, rec.config(t, "bob", n.url()))
+
+	publish(t, rdb, "bob", 1, "id", "order-42")
+	publish(t, rdb, "bob", 1, "id", "order-42") // the publisher retried
+	publish(t, rdb, "bob", 2, "id", "order-43")
+	rec.waitNs(t, 2)
+	rec.mu.Lock()
+	got := []string{rec.pushes[0].ID, rec.pushes[1].ID}
+	rec.mu.Unlock()
+	if got[0] != "order-42" || got[1] != "order-43" {
+		t.Fatalf("ids %v", got)
+	}
+	// The node did store (and push) both copies: the client dropped one.
+	if n, err := rdb.XLen(context.Background(), "herald:{u:bob}:h").Result(); err != nil || n != 3 {
+		t.Fatalf("history length %d (%v), want 3", n, err)
+	}
+}
+
+// waitRouted waits until the routers acknowledged every ingress entry, so that a
+// kill does not leave one pending (it would be reclaimed later, out of order).
+func waitRouted(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		p, err := rdb.XPending(context.Background(), "herald:in", "router").Result()
+		if err != nil {
+			return err
+		}
+		if p.Count != 0 {
+			return fmt.Errorf("%d ingress entries pending", p.Count)
+		}
+		return nil
+	})
+}
+
+func TestReconnectAfterKillAndRestart(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	rdb := rs.Client(t)
+	n := startNode(t, rs, "n1")
+	rec := &recorder{}
+	c := dial(t, rec.config(t, "carol", n.url()))
+	if err := c.Subscribe("news", ""); err != nil {
+		t.Fatal(err)
+	}
+
+	for i := 1; i <= 10; i++ {
+		publish(t, rdb, "carol", i)
+	}
+	rec.waitNs(t, 10)
+	waitRouted(t, rdb)
+
+	n.kill()
+	eventually(t, 10*time.Second, func() error {
+		if rec.count(client.Disconnected) == 0 {
+			return errors.New("no disconnect yet")
+		}
+		return nil
+	})
+	for i := 11; i <= 20; i++ { // during the outage
+		publish(t, rdb, "carol", i)
+	}
+	n.start() // same port, same node id
+	rec.waitNs(t, 20)
+	for i := 21; i <= 30; i++ {
+		publish(t, rdb, "carol", i)
+	}
+	rec.waitNs(t, 30)
+	if rec.count(client.Connected) < 2 || rec.count(client.Closed) != 0 {
+		t.Fatalf("states %s", rec.stateLog())
+	}
+	// The client resubscribed on the new connection: this node answers every
+	// subscribe with an error frame naming the topic.
+	eventually(t, 5*time.Second, func() error {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		n := 0
+		for _, e := range rec.errs {
+			if e.Topic == "news" {
+				n++
+			}
+		}
+		if n < 2 {
+			return fmt.Errorf("answers to subscribe: %v", rec.errs)
+		}
+		return nil
+	})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.recovered) == 0 || rec.recovered[len(rec.recovered)-1] != "carol:true" {
+		t.Fatalf("recovered %v, want a complete replay after the reconnect", rec.recovered)
+	}
+}
+
+func TestFailoverToSecondNode(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	rdb := rs.Client(t)
+	a := startNode(t, rs, "node-a")
+	b := startNode(t, rs, "node-b")
+	rec := &recorder{}
+	c := dial(t, rec.config(t, "dave", a.url(), b.url()))
+	if _, node := c.Session(); node != "node-a" {
+		t.Fatalf("first connection to %s, want node-a (the first URL)", node)
+	}
+	for i := 1; i <= 10; i++ {
+		publish(t, rdb, "dave", i)
+	}
+	rec.waitNs(t, 10)
+	waitRouted(t, rdb)
+
+	a.kill()
+	for i := 11; i <= 20; i++ {
+		publish(t, rdb, "dave", i)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if _, node := c.Session(); node != "node-b" {
+			return fmt.Errorf("on %s; states %s", node, rec.stateLog())
+		}
+		return nil
+	})
+	for i := 21; i <= 30; i++ {
+		publish(t, rdb, "dave", i)
+	}
+	rec.waitNs(t, 30)
+}
+
+func TestDrainMovesToNextNode(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	rdb := rs.Client(t)
+	a := startNode(t, rs, "node-a")
+	b := startNode(t, rs, "node-b")
+	rec := &recorder{}
+	c := dial(t, rec.config(t, "dora", a.url(), b.url()))
+	publish(t, rdb, "dora", 1)
+	rec.waitNs(t, 1)
+
+	a.term()
+	for i := 2; i <= 5; i++ {
+		publish(t, rdb, "dora", i)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if _, node := c.Session(); node != "node-b" {
+			return fmt.Errorf("on %s; states %s", node, rec.stateLog())
+		}
+		return nil
+	})
+	rec.waitNs(t, 5)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var ce *client.CloseError
+	for _, e := range rec.states {
+		if e.s == client.Disconnected {
+			if !errors.As(e.err, &ce) || ce.Code != 1001 {
+				t.Fatalf("disconnected with %v, want 1001", e.err)
+			}
+			t.Logf("drained: %v", e.err)
+			return
+		}
+	}
+	t.Fatalf("no Disconnected state: %s", rec.stateLog())
+}
+
+func TestTokenExpiryReconnectsWithNewToken(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	rdb := rs.Client(t)
+	n := startNode(t, rs, "n1")
+	rec := &recorder{}
+	cfg := rec.config(t, "erin", n.url())
+	cfg.Token = func(context.Context) (string, error) {
+		rec.tokens.Add(1)
+		return mint(t, "erin", 2*time.Second), nil
+	}
+	dial(t, cfg)
+	publish(t, rdb, "erin", 1)
+	rec.waitNs(t, 1)
+
+	eventually(t, 15*time.Second, func() error {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		saw4001 := false
+		for _, e := range rec.states {
+			var ce *client.CloseError
+			if e.s == client.Disconnected && errors.As(e.err, &ce) && ce.Code == 4001 {
+				saw4001 = true
+			}
+			if saw4001 && e.s == client.Connected {
+				return nil
+			}
+		}
+		return errors.New("no reconnection after a 4001 yet")
+	})
+	if got := rec.tokens.Load(); got < 2 {
+		t.Fatalf("Token called %d times, want a new token after 4001", got)
+	}
+	publish(t, rdb, "erin", 2)
+	rec.waitNs(t, 2)
+	if rec.count(client.Closed) != 0 {
+		t.Fatalf("states %s", rec.stateLog())
+	}
+}
+
+func TestUnauthorizedIsNotRetried(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	n := startNode(t, rs, "n1")
+	rec := &recorder{}
+	cfg := rec.config(t, "frank", n.url())
+	cfg.Token = func(context.Context) (string, error) {
+		rec.tokens.Add(1)
+		return auth.Mint([]byte("some-other-secret-0123456789"), auth.Claims{User: "frank", Expiry: time.Now().Add(time.Hour)}, time.Now())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, cfg)
+	var he *client.HTTPError
+	if !errors.As(err, &he) || he.Status != http.StatusUnauthorized || he.Reason == "" {
+		t.Fatalf("Dial = %v, %v; want an *HTTPError 401 with a reason", c, err)
+	}
+	t.Logf("refused: %v", err)
+	if got := rec.tokens.Load(); got != 1 {
+		t.Fatalf("Token called %d times, want 1 (no retry)", got)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	last := rec.states[len(rec.states)-1]
+	if last.s != client.Closed || !errors.As(last.err, &he) {
+		t.Fatalf("states %v, want Closed with the HTTP error last", rec.states)
+	}
+}
+
+func TestDialGivesUpWithItsContext(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
+	rec := &recorder{}
+	cfg := rec.config(t, "gina", "ws://"+freeAddr(t)+"/ws") // nothing listens there
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := client.Dial(ctx, cfg)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("Dial = %v, want the context's error and the last attempt's", err)
+	}
+	if rec.tokens.Load() < 2 {
+		t.Fatalf("Token called %d times, want retries until the context ended", rec.tokens.Load())
+	}
+	goleak.VerifyNone(t, leaks)
+}
+
+func TestCloseStopsEverything(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	rdb := rs.Client(t)
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, rs, "n1")
+	leaks := goleak.IgnoreCurrent()
+
+	rec := &recorder{}
+	cfg := rec.config(t, "hank", n.url())
+	cfg.AutoAck = true
+	cfg.PingInterval = 50 * time.Millisecond
+	c, err := client.Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, rdb, "hank", 1)
+	rec.waitNs(t, 1)
+	if err := c.Send("r1", map[string]string{"text": "hi"}); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if err := c.Subscribe("news", ""); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	eventually(t, 5*time.Second, func() error { // this node answers both with an error frame
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if len(rec.errs) < 2 {
+			return fmt.Errorf("error frames %v", rec.errs)
+		}
+		return nil
+	})
+	t.Logf("error frames: %+v", rec.errs)
+
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, leaks)
+	if err := c.Send("r2", 1); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("send after close: %v", err)
+	}
+	rec.mu.Lock()
+	last := rec.states[len(rec.states)-1]
+	rec.mu.Unlock()
+	if last.s != client.Closed || last.err != nil {
+		t.Fatalf("states %s, want Closed(nil) last", rec.stateLog())
+	}
+	if rec.count(client.Disconnected) != 0 {
+		t.Fatalf("states %s", rec.stateLog())
+	}
+}
+
+func TestAnswersServerPings(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	rdb := rs.Client(t)
+	// The node pings every ping_timeout/3 and closes a session from which nothing
+	// arrived for ping_timeout; this client sends nothing but pongs.
+	n := startNode(t, rs, "n1", "--gateway.ping_timeout", "600ms")
+	rec := &recorder{}
+	cfg := rec.config(t, "ivy", n.url())
+	cfg.PingInterval = -1
+	dial(t, cfg)
+	time.Sleep(2 * time.Second) // over three ping timeouts
+	if rec.count(client.Disconnected) != 0 || rec.count(client.Connected) != 1 {
+		t.Fatalf("states %s, want one connection kept alive by pongs", rec.stateLog())
+	}
+	publish(t, rdb, "ivy", 1)
+	rec.waitNs(t, 1)
+}
