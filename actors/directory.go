@@ -79,7 +79,8 @@ func (d *shard) announce(ctx actor.Context, m *announce) {
 		return // the session left meanwhile; announcing it would leave stale presence
 	}
 	sys, pid := ctx.ActorSystem(), m.h.pid.Load()
-	d.sys.deps.Presence.Add(m.r, func() { sys.Root.Send(pid, presenceReady{}) })
+	r := m.r
+	d.sys.deps.Presence.Add(r, func() { sys.Root.Send(pid, presenceReady{r: r}) })
 }
 
 func (d *shard) unregister(m *unregister) {

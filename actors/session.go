@@ -17,6 +17,7 @@ type SessionSpec struct {
 	Since    wire.Offset // the client's resume point ...
 	HasSince bool        // ... when it gave one
 	Expiry   time.Time   // the token's expiry; the session is closed with 4001 then
+	Topics   []string    // the token's topics: subscribed from the start, and allowed
 }
 
 // Session actor messages.
@@ -31,13 +32,20 @@ type (
 		code   uint16
 		reason string
 	}
+	overLimit struct{}
+	// attachReady: where a subscription starts (since), known.
 	attachReady struct {
+		r      wire.Recipient
+		gen    int
 		since  wire.Offset
 		resume bool
 	}
-	overLimit     struct{}
-	presenceReady struct{}
-	replayDone    struct {
+	// presenceReady: Redis lists this node for r.
+	presenceReady struct{ r wire.Recipient }
+	// replayDone: r's history after since was written.
+	replayDone struct {
+		r        wire.Recipient
+		gen      int
 		last     wire.Offset
 		complete bool
 	}
@@ -66,32 +74,31 @@ func (s *System) Open(spec SessionSpec, sock Socket) (*Handle, error) {
 }
 
 // session is the actor of one connection. It owns the connection's writes of live
-// pushes; until its replay from history is done, pushes wait in its outbox.
+// pushes and its subscriptions: the user's stream, and topics.
 type session struct {
 	sys     *System
 	h       *Handle
 	spec    SessionSpec
 	sock    Socket
+	self    *actor.PID
+	root    *actor.RootContext
 	ctx     context.Context
 	cancel  context.CancelFunc
-	since   wire.Offset
-	resume  bool
-	live    bool        // replay done: pushes are written as they come
-	closing bool        // this side started the close
-	last    wire.Offset // newest user-stream offset written
+	subs    map[wire.Recipient]*sub
+	gen     int       // numbers subscription attempts, to spot stale replies
+	stashed int       // bytes held in subscriptions' stashes
+	taken   []outItem // taken from the outbox and not yet released
+	closing bool      // this side started the close
 	expiry  *time.Timer
 	pinger  *time.Timer
-	taken   []outItem // taken from the outbox and not yet released
 }
 
 func (s *session) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case wake:
-		if s.live {
-			s.flush()
-		}
+		s.flush()
 	case *inbound:
-		s.handleInbound(m)
+		s.handleInbound(c, m)
 		<-s.h.slots
 	case *actor.Started:
 		s.start(c)
@@ -99,13 +106,9 @@ func (s *session) Receive(c actor.Context) {
 		s.sys.deps.Metrics.LimitClosed.Inc()
 		s.close(wire.CloseTooManySessions, "too many sessions for this user")
 	case *attachReady:
-		s.since, s.resume = m.since, m.resume
-		if err := s.sock.WriteText(wire.Welcome(s.spec.ID, s.sys.cfg.Node, s.spec.User, s.since)); err != nil {
-			return // the connection is gone; OnClose tears down
-		}
-		c.Send(s.sys.shardOf(s.h.user), &announce{r: s.h.user, h: s.h})
+		s.attached(c, m)
 	case presenceReady:
-		s.startReplay(c)
+		s.startReplay(m.r)
 	case *replayDone:
 		s.goLive(m)
 	case pingTick:
@@ -120,11 +123,12 @@ func (s *session) Receive(c actor.Context) {
 }
 
 func (s *session) start(c actor.Context) {
-	self := c.Self()
-	s.h.pid.Store(self)
-	root := c.ActorSystem().Root
+	s.self, s.root = c.Self(), c.ActorSystem().Root
+	s.h.pid.Store(s.self)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.subs = make(map[wire.Recipient]*sub)
 	s.sys.deps.Metrics.Sessions.Inc()
+	self, root := s.self, s.root
 	if !s.spec.Expiry.IsZero() {
 		s.expiry = time.AfterFunc(time.Until(s.spec.Expiry), func() {
 			s.sys.deps.Metrics.ExpiryClosed.Inc()
@@ -132,14 +136,20 @@ func (s *session) start(c actor.Context) {
 		})
 	}
 	s.pinger = time.AfterFunc(s.sys.cfg.PingInterval, func() { root.Send(self, pingTick{}) })
-	c.Send(s.sys.shardOf(s.h.user), &register{r: s.h.user, h: s.h})
-	ctx, spec := s.ctx, s.spec
+	user := s.subscribe(c, s.h.user)
+	for _, t := range s.spec.Topics { // the token's server-side subscriptions
+		if wire.ValidName(t) == nil && s.subs[wire.Topic(t)] == nil {
+			s.subscribeTopic(c, wire.Topic(t), wire.Offset{}, false)
+		}
+	}
+	ctx, spec, gen := s.ctx, s.spec, user.gen
 	s.sys.goAttach(func() {
 		if !s.sys.acquireSlot(ctx, s.h) {
 			root.Send(self, overLimit{})
 			return
 		}
 		if ready, ok := s.sys.resumePoint(ctx, spec); ok {
+			ready.gen = gen
 			root.Send(self, ready)
 		}
 	})
@@ -175,12 +185,13 @@ func (s *System) releaseSlot(h *Handle) {
 	}
 }
 
-// resumePoint decides where the session starts: the client's since, else its
+// resumePoint decides where the user's stream starts: the client's since, else its
 // device's cursor, else the history top noted before presence is registered (so that
 // a push routed while registering is replayed, not missed).
 func (s *System) resumePoint(ctx context.Context, spec SessionSpec) (*attachReady, bool) {
+	r := wire.User(spec.User)
 	if spec.HasSince {
-		return &attachReady{since: spec.Since, resume: true}, true
+		return &attachReady{r: r, since: spec.Since, resume: true}, true
 	}
 	if spec.Device != "" {
 		var cur wire.Offset
@@ -193,127 +204,23 @@ func (s *System) resumePoint(ctx context.Context, spec SessionSpec) (*attachRead
 			return nil, false
 		}
 		if found {
-			return &attachReady{since: cur, resume: true}, true
+			return &attachReady{r: r, since: cur, resume: true}, true
 		}
 	}
+	return s.topPoint(ctx, r)
+}
+
+// topPoint is a live-only start: after r's history top as it is now.
+func (s *System) topPoint(ctx context.Context, r wire.Recipient) (*attachReady, bool) {
 	var top wire.Offset
 	ok := retry(ctx, func() (err error) {
-		top, err = s.deps.History.Top(ctx, wire.User(spec.User))
+		top, err = s.deps.History.Top(ctx, r)
 		return err
 	})
-	return &attachReady{since: top}, ok
+	return &attachReady{r: r, since: top}, ok
 }
 
-func (s *session) startReplay(c actor.Context) {
-	self, root := c.Self(), c.ActorSystem().Root
-	ctx, user, since := s.ctx, s.h.user, s.since
-	s.sys.goAttach(func() {
-		last, complete := since, false
-		ok := retry(ctx, func() (err error) {
-			var l wire.Offset
-			l, complete, err = s.sys.deps.History.Replay(ctx, user, last, func(ps []*wire.Push) error {
-				s.sys.deps.Metrics.Replayed.Add(float64(len(ps)))
-				return s.sys.writePushes(s.sock, ps)
-			})
-			if last.Less(l) {
-				last = l
-			}
-			return err
-		})
-		if ok {
-			root.Send(self, &replayDone{last: last, complete: complete})
-		}
-	})
-}
-
-func (s *session) goLive(m *replayDone) {
-	if s.resume {
-		if err := s.sock.WriteText(wire.Recovered(s.h.user, m.complete)); err != nil {
-			return
-		}
-	}
-	if s.last.Less(m.last) {
-		s.last = m.last
-	}
-	s.live = true
-	s.flush()
-}
-
-// flush writes everything waiting in the outbox, coalesced, skipping what the
-// replay already sent and what expired.
-func (s *session) flush() {
-	for {
-		s.taken = s.h.out.take(s.taken[:0])
-		if len(s.taken) == 0 {
-			if cap(s.taken) > 256 {
-				s.taken = nil
-			}
-			return
-		}
-		err := s.writeTaken()
-		releaseAll(s.taken)
-		clear(s.taken)
-		s.taken = s.taken[:0]
-		if err != nil {
-			return // gws closed the connection; OnClose tears down
-		}
-	}
-}
-
-func (s *session) writeTaken() error {
-	now := s.sys.nowMs()
-	pushes := make([]*wire.Push, 0, len(s.taken))
-	for _, it := range s.taken {
-		p := it.push
-		if p.Expired(now) || !s.last.Less(p.Offset) {
-			continue
-		}
-		s.last = p.Offset
-		pushes = append(pushes, p)
-		s.sys.deps.Metrics.Latency.Observe(float64(now-p.TS) / 1000)
-	}
-	return s.sys.writePushes(s.sock, pushes)
-}
-
-// writePushes writes push frames, several to a WebSocket message separated by "\n"
-// (PROTOCOL.md section 4), up to MaxMessageBytes a message.
-func (s *System) writePushes(sock Socket, pushes []*wire.Push) error {
-	if len(pushes) == 0 {
-		return nil
-	}
-	parts := s.getParts()
-	defer s.putParts(parts)
-	size := 0
-	for _, p := range pushes {
-		if size > 0 && size+len(p.Frame) > s.cfg.MaxMessageBytes {
-			if err := s.writeParts(sock, *parts, size); err != nil {
-				return err
-			}
-			clear(*parts)
-			*parts, size = (*parts)[:0], 0
-		}
-		if size > 0 {
-			*parts = append(*parts, newline)
-			size++
-		}
-		*parts = append(*parts, p.Frame)
-		size += len(p.Frame)
-	}
-	return s.writeParts(sock, *parts, size)
-}
-
-var newline = []byte{'\n'}
-
-func (s *System) writeParts(sock Socket, parts [][]byte, _ int) error {
-	if err := sock.WriteText(parts...); err != nil {
-		s.deps.Metrics.WriteErrors.Inc()
-		return err
-	}
-	s.deps.Metrics.PushesOut.Add(float64((len(parts) + 1) / 2))
-	return nil
-}
-
-func (s *session) handleInbound(m *inbound) {
+func (s *session) handleInbound(c actor.Context, m *inbound) {
 	if m.bad != nil {
 		s.sys.deps.Metrics.BadFrames.Inc()
 		_ = s.sock.WriteText(m.bad.Bytes())
@@ -326,6 +233,10 @@ func (s *session) handleInbound(m *inbound) {
 	switch f.Type {
 	case wire.TypeAck:
 		s.ack(f)
+	case wire.TypeSubscribe:
+		s.clientSubscribe(c, f)
+	case wire.TypeUnsubscribe:
+		s.clientUnsubscribe(c, f)
 	default:
 		e := wire.Errorf(wire.CodeNotSupported, "%s is not supported by this node yet", f.Type)
 		e.Topic, e.Ref = f.Topic, f.Ref
@@ -335,7 +246,7 @@ func (s *session) handleInbound(m *inbound) {
 
 func (s *session) ack(f wire.ClientFrame) {
 	if f.Topic != "" {
-		return
+		return // a topic ack only says the client handled it; nothing is stored
 	}
 	o := wire.MustOffset(f.Offset)
 	if s.sys.deps.Acks != nil {
@@ -370,8 +281,10 @@ func (s *session) stopping(c actor.Context) {
 	releaseAll(s.taken)
 	s.taken = nil
 	releaseAll(s.h.out.close())
+	for r, sb := range s.subs {
+		s.drop(c, r, sb)
+	}
 	s.sys.releaseSlot(s.h)
-	c.Send(s.sys.shardOf(s.h.user), &unregister{r: s.h.user, h: s.h})
 	s.sys.deps.Metrics.Sessions.Dec()
 	if !s.closing && !s.h.peerClosed.Load() {
 		s.sock.Close(wire.CloseInternal, "internal error")

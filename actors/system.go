@@ -36,6 +36,11 @@ type Presence interface {
 	Remove(r wire.Recipient)
 }
 
+// Policy is the topic policy.
+type Policy interface {
+	CanSubscribe(user, topic string, granted []string) bool
+}
+
 // SessionLimit enforces limits.max_sessions_per_user across the cluster.
 type SessionLimit interface {
 	Enabled() bool
@@ -70,6 +75,11 @@ type Config struct {
 	// PingInterval is how often a session pings its client. Browsers cannot send
 	// pings, so the server's pings (answered by pongs) keep quiet sessions alive.
 	PingInterval time.Duration
+	// Policy says which topics a user may subscribe to; nil allows every topic.
+	Policy Policy
+	// MaxSubscriptions bounds a session's topic subscriptions (client frames; the
+	// token's topics are always granted).
+	MaxSubscriptions int
 	// OnFrame, when set, sees every valid client frame before it is handled. Tests
 	// use it to make a session's handling panic.
 	OnFrame func(wire.ClientFrame)
@@ -114,6 +124,9 @@ func New(cfg Config, deps Deps) *System {
 	}
 	if cfg.MaxInbound <= 0 {
 		cfg.MaxInbound = 16
+	}
+	if cfg.MaxSubscriptions <= 0 {
+		cfg.MaxSubscriptions = 100
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 20 * time.Second

@@ -23,11 +23,19 @@ type Config struct {
 	Streams   Streams   `koanf:"streams"`
 	Gateway   Gateway   `koanf:"gateway"`
 	Directory Directory `koanf:"directory"`
+	Topics    Topics    `koanf:"topics"`
 	Cluster   Cluster   `koanf:"cluster"`
 	Presence  Presence  `koanf:"presence"`
 	Delivery  Delivery  `koanf:"delivery"`
 	Shutdown  Shutdown  `koanf:"shutdown"`
 	Log       Log       `koanf:"log"`
+}
+
+// Topics is the topic policy: patterns of topic names, "{user}" standing for the
+// user's id and "*" for any run of characters.
+type Topics struct {
+	Subscribe []string `koanf:"subscribe"` // who may subscribe to what
+	Publish   []string `koanf:"publish"`   // who may publish from a client (publish frames)
 }
 
 // Cluster is how nodes learn about each other.
@@ -87,7 +95,8 @@ type Limits struct {
 	MaxPendingBytes    int `koanf:"max_pending_bytes"`
 	MaxPayloadBytes    int `koanf:"max_payload_bytes"`
 	MaxFrameBytes      int `koanf:"max_frame_bytes"`
-	MaxSessionsPerUser int `koanf:"max_sessions_per_user"` // 0 = no limit
+	MaxSessionsPerUser int `koanf:"max_sessions_per_user"`
+	MaxSubscriptions   int `koanf:"max_subscriptions"` // 0 = no limit
 }
 
 // Streams tunes the Redis Streams consumers.

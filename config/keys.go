@@ -39,6 +39,9 @@ var keyTable = []keyDef{
 	{name: "limits.max_payload_bytes", def: 65536, help: "largest published payload in bytes", check: intMin(1)},
 	{name: "limits.max_frame_bytes", def: 131072, help: "largest client-to-server WebSocket frame in bytes", check: intMin(256)},
 	{name: "limits.max_sessions_per_user", def: 0, help: "open sessions per user across the cluster; one more is closed with 4009 (0: no limit)", check: intMin(0)},
+	{name: "limits.max_subscriptions", def: 100, help: "topic subscriptions per session (client subscribe frames)", check: intMin(1)},
+	{name: "topics.subscribe", def: []string{"*"}, help: "topics users may subscribe to: patterns with * and {user}, comma-separated (the token's topics claim grants more)", check: each(topicPattern)},
+	{name: "topics.publish", def: []string(nil), help: "topics users may publish on from a client: patterns with * and {user} (empty: none)", check: each(topicPattern)},
 	{name: "streams.partitions", def: 1, help: "ingress stream partitions", check: intRange(1, 1024)},
 	{name: "streams.read_count", def: 500, help: "entries per XREADGROUP (COUNT)", check: intRange(1, 10000)},
 	{name: "streams.block", def: time.Second, help: "XREADGROUP BLOCK time", check: durRange(10*time.Millisecond, 10*time.Second)},
@@ -281,6 +284,20 @@ func redisPrefix(v any) error {
 	}
 	if strings.IndexFunc(s, unicode.IsSpace) >= 0 {
 		return fmt.Errorf("%q contains whitespace", s)
+	}
+	return nil
+}
+
+// topicPattern accepts topic names with "*" and "{user}" placeholders.
+func topicPattern(v any) error {
+	s := strings.ReplaceAll(strings.ReplaceAll(v.(string), "{user}", "u"), "*", "x")
+	if s == "" || len(s) > 128 {
+		return fmt.Errorf("%q is not a topic pattern", v)
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_.:@-", c)) {
+			return fmt.Errorf("%q is not a topic pattern: names are [A-Za-z0-9_.:@-], with * and {user}", v)
+		}
 	}
 	return nil
 }

@@ -165,6 +165,7 @@ func (s *Server) sessionSpec(r *http.Request) (actors.SessionSpec, int, error) {
 		User:   claims.User,
 		Device: claims.Device,
 		Expiry: claims.Expiry,
+		Topics: claims.Topics,
 	}
 	if spec.Device == "" {
 		spec.Device = q.Get("device")

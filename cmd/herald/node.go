@@ -120,6 +120,7 @@ func (n *node) wire(opts nodeOptions) {
 		Node: cfg.Node.ID, Shards: cfg.Directory.Shards,
 		MaxPendingBytes: cfg.Limits.MaxPendingBytes, OnFrame: opts.onFrame,
 		PingInterval: cfg.Gateway.PingTimeout / 3,
+		Policy:       auth.NewTopicPolicy(cfg.Topics.Subscribe, cfg.Topics.Publish), MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 	}, actors.Deps{History: history, Cursors: n.cursors, Presence: n.presence, Limit: n.limit, Acks: n.undeliv, Log: n.log, Metrics: am})
 	n.cluster = streams.NewCluster(n.rdb, keys, streams.ClusterConfig{
 		Node: cfg.Node.ID, NodeTTL: cfg.Cluster.NodeTTL, Debounce: cfg.Presence.Debounce,

@@ -15,6 +15,7 @@ const (
 	CodeNotSupported = "not_supported" // a frame type this node does not serve yet
 	CodeUnavailable  = "unavailable"   // Redis unreachable: retry later
 	CodeInternal     = "internal"
+	CodeLimit        = "limit" // a per-session limit (e.g. subscriptions) is reached
 )
 
 // Close codes, PROTOCOL.md section 6.

@@ -1,0 +1,294 @@
+package actors
+
+import (
+	"context"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/herald-push/herald/gateway/wire"
+)
+
+// sub is one stream a session receives: its user's, or a topic's. Until its replay
+// from history is done, live pushes for it wait in its stash (counted against the
+// session's byte budget); then it is live and pushes are written as they come,
+// skipping what the replay already sent (by offset).
+type sub struct {
+	gen        int
+	ctx        context.Context
+	cancel     context.CancelFunc // stops its attach and replay goroutines
+	last       wire.Offset        // newest offset written
+	resume     bool               // the client asked to resume: end the replay with recovered
+	live       bool
+	stash      []outItem
+	stashBytes int
+}
+
+// subscribe starts receiving r: registered in the directory at once, so that live
+// pushes are stashed from now on; attached (and replayed) once its start is known.
+func (s *session) subscribe(c actor.Context, r wire.Recipient) *sub {
+	s.gen++
+	ctx, cancel := context.WithCancel(s.ctx)
+	sb := &sub{gen: s.gen, ctx: ctx, cancel: cancel}
+	s.subs[r] = sb
+	c.Send(s.sys.shardOf(r), &register{r: r, h: s.h})
+	return sb
+}
+
+// drop stops receiving r and releases what its stash held.
+func (s *session) drop(c actor.Context, r wire.Recipient, sb *sub) {
+	sb.cancel()
+	releaseAll(sb.stash)
+	s.stashed -= sb.stashBytes
+	sb.stash, sb.stashBytes = nil, 0
+	delete(s.subs, r)
+	c.Send(s.sys.shardOf(r), &unregister{r: r, h: s.h})
+}
+
+// current is r's subscription if m's generation is still the live one.
+func (s *session) current(r wire.Recipient, gen int) *sub {
+	sb := s.subs[r]
+	if sb == nil || sb.gen != gen {
+		return nil // unsubscribed or resubscribed meanwhile
+	}
+	return sb
+}
+
+// attached: the start of r is known. The client learns it (welcome for the user's
+// stream, subscribed for a topic); then this node is listed in r's presence and,
+// once Redis has that, the replay runs (the connect race of DESIGN.md).
+func (s *session) attached(c actor.Context, m *attachReady) {
+	sb := s.current(m.r, m.gen)
+	if sb == nil {
+		return
+	}
+	sb.last, sb.resume = m.since, m.resume
+	frame := subscribedFrame(m.r.Name)
+	if m.r == s.h.user {
+		frame = wire.Welcome(s.spec.ID, s.sys.cfg.Node, s.spec.User, m.since)
+	}
+	if err := s.sock.WriteText(frame); err != nil {
+		return // the connection is gone; OnClose tears down
+	}
+	c.Send(s.sys.shardOf(m.r), &announce{r: m.r, h: s.h})
+}
+
+func (s *session) startReplay(r wire.Recipient) {
+	sb := s.subs[r]
+	if sb == nil || sb.live {
+		return
+	}
+	self, root, gen, ctx, since := s.self, s.root, sb.gen, sb.ctx, sb.last
+	s.sys.goAttach(func() {
+		last, complete := since, false
+		ok := retry(ctx, func() (err error) {
+			var l wire.Offset
+			l, complete, err = s.sys.deps.History.Replay(ctx, r, last, func(ps []*wire.Push) error {
+				s.sys.deps.Metrics.Replayed.Add(float64(len(ps)))
+				return s.sys.writePushes(s.sock, ps)
+			})
+			if last.Less(l) {
+				last = l
+			}
+			return err
+		})
+		if ok {
+			root.Send(self, &replayDone{r: r, gen: gen, last: last, complete: complete})
+		}
+	})
+}
+
+// goLive ends r's replay: recovered (when resuming), then what waited in the stash.
+func (s *session) goLive(m *replayDone) {
+	sb := s.current(m.r, m.gen)
+	if sb == nil {
+		return
+	}
+	if sb.resume {
+		if err := s.sock.WriteText(wire.Recovered(m.r, m.complete)); err != nil {
+			return
+		}
+	}
+	if sb.last.Less(m.last) {
+		sb.last = m.last
+	}
+	sb.live = true
+	stash := sb.stash
+	s.stashed -= sb.stashBytes
+	sb.stash, sb.stashBytes = nil, 0
+	_ = s.writeItems(stash)
+	releaseAll(stash)
+}
+
+// flush writes everything waiting in the outbox, coalesced.
+func (s *session) flush() {
+	for {
+		s.taken = s.h.out.take(s.taken[:0])
+		if len(s.taken) == 0 {
+			if cap(s.taken) > 256 {
+				s.taken = nil
+			}
+			return
+		}
+		err := s.writeItems(s.taken)
+		releaseAll(s.taken)
+		clear(s.taken)
+		s.taken = s.taken[:0]
+		if err != nil {
+			return // gws closed the connection; OnClose tears down
+		}
+	}
+}
+
+// writeItems writes the pushes of items that are due: of live subscriptions, not
+// expired, newer than what was written for their stream. Items of subscriptions
+// still replaying move to their stash (their entry in items is cleared, so the
+// caller's release skips them).
+func (s *session) writeItems(items []outItem) error {
+	now := s.sys.nowMs()
+	pushes := make([]*wire.Push, 0, len(items))
+	for i, it := range items {
+		p := it.push
+		sb := s.subs[p.Recipient]
+		switch {
+		case sb == nil: // unsubscribed meanwhile
+		case !sb.live:
+			s.toStash(sb, it)
+			items[i].written = nil
+		case p.Expired(now) || !sb.last.Less(p.Offset):
+		default:
+			sb.last = p.Offset
+			pushes = append(pushes, p)
+			s.sys.deps.Metrics.Latency.Observe(float64(now-p.TS) / 1000)
+		}
+	}
+	return s.sys.writePushes(s.sock, pushes)
+}
+
+// toStash keeps a push for a subscription still replaying. Stashes count against
+// the session's byte budget: over it the session is closed as a slow consumer.
+func (s *session) toStash(sb *sub, it outItem) {
+	size := len(it.push.Frame)
+	if s.stashed+size > s.sys.cfg.MaxPendingBytes {
+		it.written.release()
+		if s.h.overflowed.CompareAndSwap(false, true) {
+			s.sys.deps.Metrics.SlowClosed.Inc()
+			s.close(wire.CloseSlowConsumer, "slow consumer: over the unsent byte budget")
+		}
+		return
+	}
+	sb.stash = append(sb.stash, it)
+	sb.stashBytes += size
+	s.stashed += size
+}
+
+// writePushes writes push frames, several to a WebSocket message separated by "\n"
+// (PROTOCOL.md section 4), up to MaxMessageBytes a message.
+func (s *System) writePushes(sock Socket, pushes []*wire.Push) error {
+	if len(pushes) == 0 {
+		return nil
+	}
+	parts := s.getParts()
+	defer s.putParts(parts)
+	size := 0
+	for _, p := range pushes {
+		if size > 0 && size+len(p.Frame) > s.cfg.MaxMessageBytes {
+			if err := s.writeParts(sock, *parts); err != nil {
+				return err
+			}
+			clear(*parts)
+			*parts, size = (*parts)[:0], 0
+		}
+		if size > 0 {
+			*parts = append(*parts, newline)
+			size++
+		}
+		*parts = append(*parts, p.Frame)
+		size += len(p.Frame)
+	}
+	return s.writeParts(sock, *parts)
+}
+
+var newline = []byte{'\n'}
+
+func (s *System) writeParts(sock Socket, parts [][]byte) error {
+	if err := sock.WriteText(parts...); err != nil {
+		s.deps.Metrics.WriteErrors.Inc()
+		return err
+	}
+	s.deps.Metrics.PushesOut.Add(float64((len(parts) + 1) / 2))
+	return nil
+}
+
+func subscribedFrame(topic string) []byte {
+	b := append([]byte(`{"type":"subscribed","topic":`), wire.AppendString(nil, topic)...)
+	return append(b, '}')
+}
+
+func unsubscribedFrame(topic string) []byte {
+	b := append([]byte(`{"type":"unsubscribed","topic":`), wire.AppendString(nil, topic)...)
+	return append(b, '}')
+}
+
+// clientSubscribe serves a subscribe frame: policy, limit, then a subscription that
+// replays from since when given. Subscribing again with a since restarts the
+// subscription from there (duplicates possible, no gap).
+func (s *session) clientSubscribe(c actor.Context, f wire.ClientFrame) {
+	r := wire.Topic(f.Topic)
+	if pol := s.sys.cfg.Policy; pol != nil && !pol.CanSubscribe(s.spec.User, f.Topic, s.spec.Topics) {
+		s.refuse(f, wire.CodeForbidden, "the topic policy does not let this user subscribe to "+f.Topic)
+		return
+	}
+	existing := s.subs[r]
+	if existing != nil && f.Since == "" {
+		_ = s.sock.WriteText(subscribedFrame(f.Topic))
+		return
+	}
+	if existing == nil && s.topics() >= s.sys.cfg.MaxSubscriptions {
+		s.refuse(f, wire.CodeLimit, "subscription limit reached")
+		return
+	}
+	if existing != nil {
+		s.drop(c, r, existing)
+	}
+	since, err := wire.ParseOffset(f.Since)
+	s.subscribeTopic(c, r, since, err == nil)
+}
+
+// subscribeTopic subscribes to r from since (resume) or from its history top.
+func (s *session) subscribeTopic(c actor.Context, r wire.Recipient, since wire.Offset, resume bool) {
+	sb := s.subscribe(c, r)
+	if resume {
+		s.attached(c, &attachReady{r: r, gen: sb.gen, since: since, resume: true})
+		return
+	}
+	self, root, gen, ctx := s.self, s.root, sb.gen, sb.ctx
+	s.sys.goAttach(func() {
+		if ready, ok := s.sys.topPoint(ctx, r); ok {
+			ready.gen = gen
+			root.Send(self, ready)
+		}
+	})
+}
+
+func (s *session) clientUnsubscribe(c actor.Context, f wire.ClientFrame) {
+	r := wire.Topic(f.Topic)
+	if sb := s.subs[r]; sb != nil {
+		s.drop(c, r, sb)
+	}
+	_ = s.sock.WriteText(unsubscribedFrame(f.Topic))
+}
+
+func (s *session) refuse(f wire.ClientFrame, code, reason string) {
+	e := wire.Errorf(code, "%s", reason)
+	e.Topic, e.Ref = f.Topic, f.Ref
+	_ = s.sock.WriteText(e.Bytes())
+}
+
+// topics counts the session's topic subscriptions.
+func (s *session) topics() int {
+	n := len(s.subs)
+	if s.subs[s.h.user] != nil {
+		n--
+	}
+	return n
+}
