@@ -43,10 +43,11 @@ func (h *History) Top(ctx context.Context, r wire.Recipient) (wire.Offset, error
 // left out) to page, and returns the last offset it sent (since when none) and
 // whether history still held everything after since.
 //
-// Completeness is judged conservatively (docs/ARCHITECTURE.md): history streams are
-// trimmed exactly to history.size, so a since older than the oldest entry held means
-// entries may have been trimmed; a non-zero since with no history at all, or one
-// beyond the newest entry, means history was lost or expired.
+// Completeness (docs/ARCHITECTURE.md): history streams are trimmed exactly to
+// history.size, so a since older than the oldest entry held is incomplete when the
+// stream is full (entries were trimmed) and complete when it is not; a non-zero since
+// with no history at all, or one beyond the newest entry, means history was lost or
+// expired.
 func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (wire.Offset, bool, error) {
 	key := h.keys.History(r)
 	first, err := h.rdb.XRangeN(ctx, key, "-", "+", 1).Result()
@@ -58,7 +59,9 @@ func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offse
 		return since, since.IsZero(), nil
 	}
 	complete := !since.Less(wire.MustOffset(first[0].ID))
-	if since.IsZero() {
+	if !complete {
+		// Older than the oldest entry held: complete only if history was never
+		// trimmed, i.e. holds fewer entries than history.size.
 		n, err := h.rdb.XLen(ctx, key).Result()
 		complete = err == nil && n < int64(h.size)
 	}

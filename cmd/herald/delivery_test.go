@@ -141,6 +141,11 @@ type stalledClient struct {
 
 func dialStalled(t *testing.T, n *testNode, user string) *stalledClient {
 	t.Helper()
+	return dialStalledWith(t, n, mint(t, user, "", time.Hour))
+}
+
+func dialStalledWith(t *testing.T, n *testNode, token string) *stalledClient {
+	t.Helper()
 	raw, err := net.Dial("tcp", n.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +153,7 @@ func dialStalled(t *testing.T, n *testNode, user string) *stalledClient {
 	// no SetReadBuffer: a tiny receive window stalls the orphaned socket close on loopback
 	c := &wsClient{t: t, frames: make(chan frame, 100_000), closed: make(chan struct{})}
 	conn, _, err := gws.NewClientFromConn(c, &gws.ClientOption{
-		Addr: "ws://" + n.Addr() + "/ws?token=" + mint(t, user, "", time.Hour), ReadMaxPayloadSize: 8 << 20,
+		Addr: "ws://" + n.Addr() + "/ws?token=" + token, ReadMaxPayloadSize: 8 << 20,
 	}, raw)
 	if err != nil {
 		t.Fatal(err)
