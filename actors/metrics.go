@@ -15,6 +15,8 @@ type Metrics struct {
 	DrainClosed  prometheus.Counter
 	ExpiryClosed prometheus.Counter
 	LimitClosed  prometheus.Counter
+	RateLimited  prometheus.Counter
+	PolicyClosed prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -43,10 +45,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "herald_drain_closes_total", Help: "Sessions closed with 1001 while draining."}),
 		ExpiryClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_token_expiry_closes_total", Help: "Sessions closed with 4001 when their token expired."}),
+		RateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_rate_limited_total", Help: "Client frames refused with rate_limited."}),
+		PolicyClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_policy_closes_total", Help: "Sessions closed with 4003 for abusive traffic."}),
 		LimitClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_session_limit_closes_total", Help: "Sessions closed with 4009 for exceeding limits.max_sessions_per_user."}),
 	}
-	reg.MustRegister(m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,
+	reg.MustRegister(m.RateLimited, m.PolicyClosed, m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,
 		m.Replayed, m.WriteErrors, m.DrainClosed, m.ExpiryClosed)
 	return m
 }

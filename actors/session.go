@@ -91,6 +91,12 @@ type session struct {
 	closing bool      // this side started the close
 	expiry  *time.Timer
 	pinger  *time.Timer
+	// send and publish frames
+	upRefs     map[string]*upOp
+	upInflight int
+	upWindow   time.Time
+	upCount    int
+	upRefused  int
 }
 
 func (s *session) Receive(c actor.Context) {
@@ -111,6 +117,8 @@ func (s *session) Receive(c actor.Context) {
 		s.startReplay(m.r)
 	case *replayDone:
 		s.goLive(m)
+	case *upDone:
+		s.upstreamDone(m)
 	case pingTick:
 		if s.sock.Ping() == nil {
 			s.pinger.Reset(s.sys.cfg.PingInterval)
@@ -237,10 +245,8 @@ func (s *session) handleInbound(c actor.Context, m *inbound) {
 		s.clientSubscribe(c, f)
 	case wire.TypeUnsubscribe:
 		s.clientUnsubscribe(c, f)
-	default:
-		e := wire.Errorf(wire.CodeNotSupported, "%s is not supported by this node yet", f.Type)
-		e.Topic, e.Ref = f.Topic, f.Ref
-		_ = s.sock.WriteText(e.Bytes())
+	case wire.TypeSend, wire.TypePublish:
+		s.upstream(f)
 	}
 }
 

@@ -39,6 +39,7 @@ type Presence interface {
 // Policy is the topic policy.
 type Policy interface {
 	CanSubscribe(user, topic string, granted []string) bool
+	CanPublish(user, topic string) bool
 }
 
 // SessionLimit enforces limits.max_sessions_per_user across the cluster.
@@ -80,6 +81,10 @@ type Config struct {
 	// MaxSubscriptions bounds a session's topic subscriptions (client frames; the
 	// token's topics are always granted).
 	MaxSubscriptions int
+	// UpstreamPerSecond bounds a session's send and publish frames; RefWindow is how
+	// long a ref is remembered to answer a resend without storing it again.
+	UpstreamPerSecond int
+	RefWindow         time.Duration
 	// OnFrame, when set, sees every valid client frame before it is handled. Tests
 	// use it to make a session's handling panic.
 	OnFrame func(wire.ClientFrame)
@@ -92,6 +97,7 @@ type Deps struct {
 	Presence Presence
 	Limit    SessionLimit
 	Acks     Acks
+	Upstream Upstream
 	Log      *slog.Logger
 	Metrics  *Metrics
 }
@@ -124,6 +130,12 @@ func New(cfg Config, deps Deps) *System {
 	}
 	if cfg.MaxInbound <= 0 {
 		cfg.MaxInbound = 16
+	}
+	if cfg.UpstreamPerSecond <= 0 {
+		cfg.UpstreamPerSecond = 50
+	}
+	if cfg.RefWindow <= 0 {
+		cfg.RefWindow = 2 * time.Minute
 	}
 	if cfg.MaxSubscriptions <= 0 {
 		cfg.MaxSubscriptions = 100

@@ -24,6 +24,7 @@ type Config struct {
 	Gateway   Gateway   `koanf:"gateway"`
 	Directory Directory `koanf:"directory"`
 	Topics    Topics    `koanf:"topics"`
+	Upstream  Upstream  `koanf:"upstream"`
 	Cluster   Cluster   `koanf:"cluster"`
 	Presence  Presence  `koanf:"presence"`
 	Delivery  Delivery  `koanf:"delivery"`
@@ -36,6 +37,11 @@ type Config struct {
 type Topics struct {
 	Subscribe []string `koanf:"subscribe"` // who may subscribe to what
 	Publish   []string `koanf:"publish"`   // who may publish from a client (publish frames)
+}
+
+// Upstream tunes client send and publish frames.
+type Upstream struct {
+	RefWindow time.Duration `koanf:"ref_window"` // a resent ref within this is answered, not stored again
 }
 
 // Cluster is how nodes learn about each other.
@@ -96,7 +102,8 @@ type Limits struct {
 	MaxPayloadBytes    int `koanf:"max_payload_bytes"`
 	MaxFrameBytes      int `koanf:"max_frame_bytes"`
 	MaxSessionsPerUser int `koanf:"max_sessions_per_user"`
-	MaxSubscriptions   int `koanf:"max_subscriptions"` // 0 = no limit
+	MaxSubscriptions   int `koanf:"max_subscriptions"`
+	UpstreamPerSecond  int `koanf:"upstream_per_second"` // 0 = no limit
 }
 
 // Streams tunes the Redis Streams consumers.

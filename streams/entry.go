@@ -41,6 +41,9 @@ type Rejection string
 // Error makes a Rejection usable as an error.
 func (r Rejection) Error() string { return string(r) }
 
+// Rejected marks it as the client's fault, for callers outside this package.
+func (r Rejection) Rejected() bool { return true }
+
 // ParseIngress validates one ingress entry (id is its stream entry id, whose time part
 // is the publish time) and turns it into a push without an offset yet.
 func ParseIngress(id string, fields map[string]any, maxPayload int) (*wire.Push, error) {

@@ -116,12 +116,15 @@ func (n *node) wire(opts nodeOptions) {
 	n.limit = streams.NewSessionLimit(n.rdb, keys, cfg.Node.ID, cfg.Limits.MaxSessionsPerUser, sm)
 	n.undeliv = streams.NewUndelivered(n.rdb, keys, cfg.Delivery.AckTimeout, n.log, sm)
 	history := streams.NewHistory(n.rdb, keys, cfg.History.Size, nowMs, sm)
+	publisher := streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm)
+	up := upstream{streams.NewUpstream(n.rdb, keys, publisher, cfg.Limits.MaxPayloadBytes, sm)}
 	n.actors = actors.New(actors.Config{
 		Node: cfg.Node.ID, Shards: cfg.Directory.Shards,
 		MaxPendingBytes: cfg.Limits.MaxPendingBytes, OnFrame: opts.onFrame,
 		PingInterval: cfg.Gateway.PingTimeout / 3,
 		Policy:       auth.NewTopicPolicy(cfg.Topics.Subscribe, cfg.Topics.Publish), MaxSubscriptions: cfg.Limits.MaxSubscriptions,
-	}, actors.Deps{History: history, Cursors: n.cursors, Presence: n.presence, Limit: n.limit, Acks: n.undeliv, Log: n.log, Metrics: am})
+		UpstreamPerSecond: cfg.Limits.UpstreamPerSecond, RefWindow: cfg.Upstream.RefWindow,
+	}, actors.Deps{History: history, Cursors: n.cursors, Presence: n.presence, Limit: n.limit, Acks: n.undeliv, Upstream: up, Log: n.log, Metrics: am})
 	n.cluster = streams.NewCluster(n.rdb, keys, streams.ClusterConfig{
 		Node: cfg.Node.ID, NodeTTL: cfg.Cluster.NodeTTL, Debounce: cfg.Presence.Debounce,
 	}, n.presence, func() {
@@ -146,7 +149,7 @@ func (n *node) wire(opts nodeOptions) {
 	}, gateway.Deps{
 		Verifier:  auth.NewVerifier([]byte(cfg.Auth.HMACSecret), 5*time.Second),
 		Sessions:  n.actors,
-		Publisher: streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm),
+		Publisher: publisher,
 		Ready: func(ctx context.Context) error {
 			if err := n.rdb.Ping(ctx).Err(); err != nil {
 				return fmt.Errorf("redis unreachable: %w", err)
@@ -202,4 +205,15 @@ func (n *node) closeRedis() {
 	if n.ownRedis {
 		_ = n.rdb.Close()
 	}
+}
+
+// upstream adapts streams.Upstream to what the session actors need.
+type upstream struct{ u *streams.Upstream }
+
+func (a upstream) Send(ctx context.Context, m actors.UpMessage) (string, error) {
+	return a.u.Send(ctx, streams.UpMessage(m))
+}
+
+func (a upstream) Publish(ctx context.Context, topic, from string, data []byte) (string, error) {
+	return a.u.Publish(ctx, topic, from, data)
 }

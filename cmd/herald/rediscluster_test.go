@@ -302,6 +302,11 @@ func TestRedisClusterUnicastIsolationAndResume(t *testing.T) {
 		t.Fatalf("alice on a ended at %v", live[len(live)-1])
 	}
 	resumed.quiet(100 * time.Millisecond)
+	// b's sessions were served through b's inbox stream (a held every lease) or by
+	// b's own router: either way one node routed for the other's sessions.
+	if ia, ib := metricValue(t, a.testNode, "herald_inbox_entries_total"), metricValue(t, b.testNode, "herald_inbox_entries_total"); ia+ib == 0 {
+		t.Fatalf("no push crossed nodes through an inbox (a %v, b %v)", ia, ib)
+	}
 	assertNoClusterErrors(t, "a", a.log.String(), a.testNode)
 	assertNoClusterErrors(t, "b", b.log.String(), b.testNode)
 }
@@ -383,18 +388,25 @@ func TestRedisClusterKillNodeHoldingTheSession(t *testing.T) {
 	})
 	a.kill()
 	killed := time.Now()
+	// b notices a is gone after cluster.node_ttl and cleans up after it; watched
+	// while the pushes are delivered.
+	reapedAt := make(chan time.Duration, 1)
+	go func() {
+		for deadline := killed.Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if _, err := cc.ZScore(ctx, keys.Nodes(), "a").Result(); err == redis.Nil {
+				reapedAt <- time.Since(killed)
+				return
+			}
+		}
+		close(reapedAt)
+	}()
 	pub.wait(t, 60*time.Second)
 	f.waitAll(n, 60*time.Second)
 	delivered := time.Since(killed)
-
-	// b notices a is gone after cluster.node_ttl and cleans up after it.
-	eventually(t, 30*time.Second, func() error {
-		if _, err := cc.ZScore(ctx, keys.Nodes(), "a").Result(); err != redis.Nil {
-			return fmt.Errorf("a still in %s (%v)", keys.Nodes(), err)
-		}
-		return nil
-	})
-	reaped := time.Since(killed)
+	reaped, ok := <-reapedAt
+	if !ok {
+		t.Fatalf("a still in %s 30s after the kill", keys.Nodes())
+	}
 	if ok, _ := cc.SIsMember(ctx, keys.Presence(wire.User("alice")), "a").Result(); ok {
 		t.Fatal("a still in alice's presence")
 	}
@@ -402,6 +414,13 @@ func TestRedisClusterKillNodeHoldingTheSession(t *testing.T) {
 		if n, _ := cc.Exists(ctx, k).Result(); n != 0 {
 			t.Fatalf("%s survived the reaping", k)
 		}
+	}
+	// alice moved to b before a was reaped: a failover is not an offline.
+	if _, err := cc.ZScore(ctx, keys.OfflinePending(), "alice").Result(); err != redis.Nil {
+		t.Fatalf("alice pending offline after the failover (%v)", err)
+	}
+	if got := presenceEvents(t, cc, "alice"); got != "online" {
+		t.Fatalf("presence events of alice %q, want online only", got)
 	}
 	if v := metricValue(t, b.node(), "herald_nodes_reaped_total"); v != 1 {
 		t.Fatalf("b reaped %v nodes, want 1", v)
