@@ -62,7 +62,7 @@ func (s *session) attached(c actor.Context, m *attachReady) {
 		return
 	}
 	sb.last, sb.resume = m.since, m.resume
-	frame := subscribedFrame(m.r.Name)
+	frame := subscribedFrame(m.r.Name, m.since)
 	if m.r == s.h.user {
 		frame = wire.Welcome(s.spec.ID, s.sys.cfg.Node, s.spec.User, m.since)
 	}
@@ -219,9 +219,14 @@ func (s *System) writeParts(sock Socket, parts [][]byte) error {
 	return nil
 }
 
-func subscribedFrame(topic string) []byte {
+// subscribedFrame answers a subscribe; offset is where the subscription starts
+// (the client's since, or the topic's history top), so that a client that sees no
+// push before it reconnects can still resubscribe from there.
+func subscribedFrame(topic string, offset wire.Offset) []byte {
 	b := append([]byte(`{"type":"subscribed","topic":`), wire.AppendString(nil, topic)...)
-	return append(b, '}')
+	b = append(b, `,"offset":"`...)
+	b = offset.Append(b)
+	return append(b, '"', '}')
 }
 
 func unsubscribedFrame(topic string) []byte {
@@ -240,7 +245,7 @@ func (s *session) clientSubscribe(c actor.Context, f wire.ClientFrame) {
 	}
 	existing := s.subs[r]
 	if existing != nil && f.Since == "" {
-		_ = s.sock.WriteText(subscribedFrame(f.Topic))
+		_ = s.sock.WriteText(subscribedFrame(f.Topic, existing.last))
 		return
 	}
 	if existing == nil && s.topics() >= s.sys.cfg.MaxSubscriptions {

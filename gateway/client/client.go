@@ -10,7 +10,7 @@
 // A client that has not seen any user push yet has no offset to resume from: its
 // reconnection gets live pushes only (or resumes from its Device's acked cursor,
 // when it has one), so pushes published while it was disconnected are not
-// replayed to it. The welcome frame does not carry the stream's position.
+// replayed to it. Before the first push, the welcome frame's offset is the resume point.
 //
 //	c, err := client.Dial(ctx, client.Config{
 //		URLs:   []string{"ws://node-a:8080/ws", "ws://node-b:8080/ws"},

@@ -483,6 +483,12 @@ func (e *events) frame(line []byte) {
 		if c.cfg.OnSent != nil {
 			c.cfg.OnSent(f.Ref, f.ID)
 		}
+	case "subscribed":
+		c.mu.Lock()
+		if old, ok := c.topics[f.Topic]; ok && old == "" && f.Offset != "" {
+			c.topics[f.Topic] = f.Offset // resume point before the topic's first push
+		}
+		c.mu.Unlock()
 	}
 }
 
@@ -493,6 +499,9 @@ func (e *events) welcome(f inFrame) {
 	c.mu.Lock()
 	c.session, c.node = f.Session, f.Node
 	c.connected = c.ws == e.ws
+	if c.lastOffset == "" && f.Offset != "" {
+		c.lastOffset = f.Offset // where this session starts: resume from here even before a push
+	}
 	subs := make([]outFrame, 0, len(c.topics))
 	for t, since := range c.topics {
 		subs = append(subs, outFrame{Type: "subscribe", Topic: t, Since: since})
