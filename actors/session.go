@@ -94,9 +94,8 @@ type session struct {
 	// send and publish frames
 	upRefs     map[string]*upOp
 	upInflight int
-	upWindow   time.Time
-	upCount    int
-	upRefused  int
+	upRate     rateWindow
+	frameRate  rateWindow // every client frame, limits.frames_per_second
 }
 
 func (s *session) Receive(c actor.Context) {
@@ -229,12 +228,21 @@ func (s *System) topPoint(ctx context.Context, r wire.Recipient) (*attachReady, 
 }
 
 func (s *session) handleInbound(c actor.Context, m *inbound) {
+	if s.closing {
+		return
+	}
+	f := m.frame
+	if m.bad != nil {
+		f = wire.ClientFrame{Ref: m.bad.Ref, Topic: m.bad.Topic}
+	}
+	if !s.allow(&s.frameRate, s.sys.cfg.FramesPerSecond, f, "over limits.frames_per_second") {
+		return
+	}
 	if m.bad != nil {
 		s.sys.deps.Metrics.BadFrames.Inc()
 		_ = s.sock.WriteText(m.bad.Bytes())
 		return
 	}
-	f := m.frame
 	if s.sys.cfg.OnFrame != nil {
 		s.sys.cfg.OnFrame(f)
 	}

@@ -85,6 +85,8 @@ type Config struct {
 	// long a ref is remembered to answer a resend without storing it again.
 	UpstreamPerSecond int
 	RefWindow         time.Duration
+	// FramesPerSecond bounds every client frame of a session (errors, then 4003).
+	FramesPerSecond int
 	// OnFrame, when set, sees every valid client frame before it is handled. Tests
 	// use it to make a session's handling panic.
 	OnFrame func(wire.ClientFrame)
@@ -130,6 +132,9 @@ func New(cfg Config, deps Deps) *System {
 	}
 	if cfg.MaxInbound <= 0 {
 		cfg.MaxInbound = 16
+	}
+	if cfg.FramesPerSecond <= 0 {
+		cfg.FramesPerSecond = 100
 	}
 	if cfg.UpstreamPerSecond <= 0 {
 		cfg.UpstreamPerSecond = 50

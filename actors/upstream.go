@@ -125,26 +125,40 @@ func (s *session) upstreamDone(m *upDone) {
 	}
 }
 
-// allowUp applies limits.upstream_per_second: over it an error frame, and after as
-// many refusals again within a second, close 4003.
+// allowUp applies limits.upstream_per_second.
 func (s *session) allowUp(f wire.ClientFrame) bool {
+	return s.allow(&s.upRate, s.sys.cfg.UpstreamPerSecond, f, "over limits.upstream_per_second; retry later with the same ref")
+}
+
+// allow counts one frame in a one-second window: over limit it is refused with an
+// error frame, and after as many refusals again in the same second the session is
+// closed with 4003 (PROTOCOL.md: repeated abuse).
+func (s *session) allow(w *rateWindow, limit int, f wire.ClientFrame, reason string) bool {
 	now := time.Now()
-	if now.Sub(s.upWindow) >= time.Second {
-		s.upWindow, s.upCount, s.upRefused = now, 0, 0
+	if now.Sub(w.start) >= time.Second {
+		*w = rateWindow{start: now}
 	}
-	s.upCount++
-	if s.upCount <= s.sys.cfg.UpstreamPerSecond {
+	w.count++
+	if w.count <= limit {
 		return true
 	}
-	s.upRefused++
+	w.refused++
 	s.sys.deps.Metrics.RateLimited.Inc()
-	if s.upRefused > s.sys.cfg.UpstreamPerSecond {
-		s.sys.deps.Metrics.PolicyClosed.Inc()
+	if w.refused > limit {
+		if !s.closing {
+			s.sys.deps.Metrics.PolicyClosed.Inc()
+		}
 		s.close(wire.ClosePolicy, "too many messages")
 		return false
 	}
-	s.refuse(f, wire.CodeRateLimited, "over limits.upstream_per_second; retry later with the same ref")
+	s.refuse(f, wire.CodeRateLimited, reason)
 	return false
+}
+
+// rateWindow counts frames in the current second.
+type rateWindow struct {
+	start          time.Time
+	count, refused int
 }
 
 // pruneRefs forgets refs older than the window, keeping the map bounded by the

@@ -103,7 +103,9 @@ type Limits struct {
 	MaxFrameBytes      int `koanf:"max_frame_bytes"`
 	MaxSessionsPerUser int `koanf:"max_sessions_per_user"`
 	MaxSubscriptions   int `koanf:"max_subscriptions"`
-	UpstreamPerSecond  int `koanf:"upstream_per_second"` // 0 = no limit
+	UpstreamPerSecond  int `koanf:"upstream_per_second"`
+	FramesPerSecond    int `koanf:"frames_per_second"`
+	HandshakesPerIP    int `koanf:"handshakes_per_second"` // 0 = no limit
 }
 
 // Streams tunes the Redis Streams consumers.

@@ -38,6 +38,7 @@ type Config struct {
 	ReadBufferSize   int
 	MaxFrameBytes    int
 	MaxPayloadBytes  int
+	HandshakesPerIP  int // per second; 0 = no limit
 }
 
 // Sessions opens session actors.
@@ -56,7 +57,8 @@ type Deps struct {
 	Sessions  Sessions
 	Publisher Publisher
 	Ready     func(ctx context.Context) error
-	Metrics   http.Handler
+	Metrics   *Metrics
+	Scrape    http.Handler // /metrics
 	Log       *slog.Logger
 	// Extra routes, e.g. the demo page of the embedded mode.
 	Routes map[string]http.Handler
@@ -70,13 +72,17 @@ type Server struct {
 	http     *http.Server
 	seq      atomic.Uint64
 	run      string // random per process: session ids stay unique across restarts of a node id
+	limiter  *handshakeLimiter
 	once     sync.Once
 }
 
 // New builds the server; Serve runs it.
 func New(cfg Config, deps Deps) *Server {
 	s := &Server{cfg: cfg, deps: deps, run: strconv.FormatUint(rand.Uint64()&0xffffff, 36)}
-	s.upgrader = gws.NewUpgrader(&events{pingTimeout: cfg.PingTimeout}, &gws.ServerOption{
+	if cfg.HandshakesPerIP > 0 {
+		s.limiter = newHandshakeLimiter(cfg.HandshakesPerIP)
+	}
+	s.upgrader = gws.NewUpgrader(&events{pingTimeout: cfg.PingTimeout, metrics: deps.Metrics}, &gws.ServerOption{
 		ReadBufferSize:     cfg.ReadBufferSize,
 		ReadMaxPayloadSize: cfg.MaxFrameBytes,
 		HandshakeTimeout:   cfg.HandshakeTimeout,
@@ -91,8 +97,8 @@ func New(cfg Config, deps Deps) *Server {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/readyz", s.serveReady)
-	if deps.Metrics != nil {
-		mux.Handle("/metrics", deps.Metrics)
+	if deps.Scrape != nil {
+		mux.Handle("/metrics", deps.Scrape)
 	}
 	for path, h := range deps.Routes {
 		mux.Handle(path, h)
@@ -125,12 +131,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.limiter != nil && !s.limiter.allow(r, time.Now()) {
+		s.deps.Metrics.HandshakesLimited.Inc()
+		s.deps.Metrics.Refused.WithLabelValues("429").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "too many handshakes from this address; retry later")
+		return
+	}
 	if !s.originAllowed(r.Header.Get("Origin")) {
+		s.deps.Metrics.Refused.WithLabelValues("403").Inc()
 		writeError(w, http.StatusForbidden, "origin not allowed")
 		return
 	}
 	spec, status, err := s.sessionSpec(r)
 	if err != nil {
+		s.deps.Metrics.Refused.WithLabelValues(strconv.Itoa(status)).Inc()
 		writeError(w, status, err.Error())
 		return
 	}

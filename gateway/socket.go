@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 // the connection's read goroutine, which must never block for long.
 type events struct {
 	pingTimeout time.Duration
+	metrics     *Metrics
 }
 
 func (e *events) alive(c *gws.Conn) { _ = c.SetReadDeadline(time.Now().Add(e.pingTimeout)) }
@@ -20,7 +22,14 @@ func (e *events) alive(c *gws.Conn) { _ = c.SetReadDeadline(time.Now().Add(e.pin
 func (e *events) OnOpen(c *gws.Conn) { e.alive(c) }
 
 // OnClose is the one teardown point of a session, whoever closed the connection.
-func (e *events) OnClose(c *gws.Conn, _ error) {
+func (e *events) OnClose(c *gws.Conn, err error) {
+	// gws refuses a frame over limits.max_frame_bytes from its header, before
+	// reading or allocating the payload, and closes with 1009; it hands that code
+	// to OnClose as its own status type.
+	var code interface{ Uint16() uint16 }
+	if errors.As(err, &code) && code.Uint16() == 1009 {
+		e.metrics.OversizeFrames.Inc()
+	}
 	if h := handleOf(c); h != nil {
 		h.PeerClosed()
 	}

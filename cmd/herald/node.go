@@ -124,6 +124,7 @@ func (n *node) wire(opts nodeOptions) {
 		PingInterval: cfg.Gateway.PingTimeout / 3,
 		Policy:       auth.NewTopicPolicy(cfg.Topics.Subscribe, cfg.Topics.Publish), MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 		UpstreamPerSecond: cfg.Limits.UpstreamPerSecond, RefWindow: cfg.Upstream.RefWindow,
+		FramesPerSecond: cfg.Limits.FramesPerSecond,
 	}, actors.Deps{History: history, Cursors: n.cursors, Presence: n.presence, Limit: n.limit, Acks: n.undeliv, Upstream: up, Log: n.log, Metrics: am})
 	n.cluster = streams.NewCluster(n.rdb, keys, streams.ClusterConfig{
 		Node: cfg.Node.ID, NodeTTL: cfg.Cluster.NodeTTL, Debounce: cfg.Presence.Debounce,
@@ -146,6 +147,7 @@ func (n *node) wire(opts nodeOptions) {
 		WriteTimeout: cfg.Gateway.WriteTimeout, HandshakeTimeout: cfg.Gateway.HandshakeTimeout,
 		PingTimeout: cfg.Gateway.PingTimeout, ReadBufferSize: cfg.Gateway.ReadBufferSize,
 		MaxFrameBytes: cfg.Limits.MaxFrameBytes, MaxPayloadBytes: cfg.Limits.MaxPayloadBytes,
+		HandshakesPerIP: cfg.Limits.HandshakesPerIP,
 	}, gateway.Deps{
 		Verifier:  auth.NewVerifier([]byte(cfg.Auth.HMACSecret), 5*time.Second),
 		Sessions:  n.actors,
@@ -156,7 +158,8 @@ func (n *node) wire(opts nodeOptions) {
 			}
 			return health.Ready()
 		},
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Metrics: gateway.NewMetrics(reg),
+		Scrape:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Log:     n.log,
 	})
 }

@@ -1,0 +1,27 @@
+package gateway
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the gateway's counters.
+type Metrics struct {
+	HandshakesLimited prometheus.Counter
+	Refused           *prometheus.CounterVec // handshakes refused before the upgrade, by status
+	OversizeFrames    prometheus.Counter
+}
+
+// NewMetrics creates the counters and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		HandshakesLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_handshakes_limited_total", Help: "WebSocket handshakes refused with 429 (limits.handshakes_per_second)."}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_handshakes_refused_total", Help: "WebSocket handshakes refused before the upgrade, by HTTP status."}, []string{"status"}),
+		OversizeFrames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_oversize_frames_total", Help: "Sessions closed with 1009 for a frame over limits.max_frame_bytes."}),
+	}
+	for _, s := range []string{"400", "401", "403", "429"} {
+		m.Refused.WithLabelValues(s)
+	}
+	reg.MustRegister(m.HandshakesLimited, m.Refused, m.OversizeFrames)
+	return m
+}
