@@ -48,7 +48,7 @@ func TestDefaults(t *testing.T) {
 		Redis:     Redis{Addrs: []string{}, Prefix: "herald"},
 		Auth:      Auth{AllowedOrigins: []string{}},
 		History:   History{Size: 1000, TTL: 24 * time.Hour},
-		Limits:    Limits{MaxPendingBytes: 1048576, MaxPayloadBytes: 65536, MaxFrameBytes: 131072, MaxSubscriptions: 100, UpstreamPerSecond: 50, FramesPerSecond: 100, HandshakesPerIP: 200},
+		Limits:    Limits{MaxPendingBytes: 1048576, MaxPayloadBytes: 65536, MaxFrameBytes: 131072, MaxSubscriptions: 100, UpstreamPerSecond: 50, FramesPerSecond: 100},
 		Upstream:  Upstream{RefWindow: 2 * time.Minute},
 		Topics:    Topics{Subscribe: []string{"*"}, Publish: []string{}},
 		Streams:   Streams{Partitions: 1, ReadCount: 500, Block: time.Second, ClaimIdle: 10 * time.Second, MaxDeliveries: 5, LeaseTTL: 5 * time.Second, InboxMaxLen: 1000000, DLQMaxLen: 100000},

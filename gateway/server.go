@@ -159,6 +159,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		sock.Close(wire.CloseGoingAway, "node draining")
 		return
 	}
+	if st, ok := conn.Session().(*handleStorage); ok {
+		st.sock = sock
+	}
 	conn.Session().Store(handleKey, h)
 	go conn.ReadLoop() // a fresh goroutine: its stack stays small, not the HTTP handler's
 }

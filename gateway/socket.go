@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -17,7 +19,14 @@ type events struct {
 	metrics     *Metrics
 }
 
-func (e *events) alive(c *gws.Conn) { _ = c.SetReadDeadline(time.Now().Add(e.pingTimeout)) }
+// alive extends the read deadline on any sign of life, unless this side has sent
+// its close frame: then the deadline set by Close bounds the wait for the reply.
+func (e *events) alive(c *gws.Conn) {
+	if st, ok := c.Session().(*handleStorage); ok && st.sock != nil && st.sock.closing.Load() {
+		return
+	}
+	_ = c.SetReadDeadline(time.Now().Add(e.pingTimeout))
+}
 
 func (e *events) OnOpen(c *gws.Conn) { e.alive(c) }
 
@@ -55,7 +64,8 @@ func (e *events) OnMessage(c *gws.Conn, m *gws.Message) {
 // handleStorage is gws session storage that holds only the session's handle; gws's
 // default is a mutex-guarded map per connection, which idle connections pay for.
 type handleStorage struct {
-	h *actors.Handle
+	h    *actors.Handle
+	sock *socket
 }
 
 const handleKey = "h"
@@ -113,11 +123,15 @@ type socket struct {
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	mu           sync.Mutex
+	closing      atomic.Bool // our close frame is sent
 }
 
 func (s *socket) write(f func() error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return gws.ErrConnClosed // nothing may follow a close frame
+	}
 	_ = s.c.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 	err := f()
 	if err == nil {
@@ -143,11 +157,30 @@ func (s *socket) Pong(payload []byte) error {
 	return s.write(func() error { return s.c.WritePong(payload) })
 }
 
-// closeWriteTimeout bounds the close frame: a client that stopped reading does not
-// get it, and must not hold the session open.
-const closeWriteTimeout = time.Second
+// closeWriteTimeout bounds the close frame (a client that stopped reading does not
+// get it); closeReplyTimeout bounds the wait for the client's close frame.
+const (
+	closeWriteTimeout = time.Second
+	closeReplyTimeout = 2 * time.Second
+)
 
+// Close starts the closing handshake: our close frame, then the connection stays
+// open for reading until the client answers with its own (gws then closes it) or
+// closeReplyTimeout passes. Closing the TCP connection at once, as gws's WriteClose
+// does, resets it while a client is still sending, and the client then never sees
+// the close code.
 func (s *socket) Close(code uint16, reason string) {
+	s.mu.Lock()
+	if s.closing.Swap(true) {
+		s.mu.Unlock()
+		return
+	}
 	_ = s.c.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
-	_ = s.c.WriteClose(code, []byte(reason))
+	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
+	err := s.c.WriteMessage(gws.OpcodeCloseConnection, append(payload, reason...))
+	s.mu.Unlock()
+	if err != nil {
+		return // gws closed the connection on the failed write
+	}
+	_ = s.c.SetReadDeadline(time.Now().Add(closeReplyTimeout))
 }
