@@ -77,6 +77,7 @@ type Redis struct {
 	Username string   `koanf:"username"`
 	Password string   `koanf:"password"`
 	TLS      bool     `koanf:"tls"`
+	TLSCA    string   `koanf:"tls_ca_file"` // PEM CA bundle to verify Redis with; "" = system roots
 }
 
 // Auth configures token verification and the WebSocket origin check.

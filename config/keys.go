@@ -30,6 +30,7 @@ var keyTable = []keyDef{
 	{name: "redis.username", def: "", help: "Redis ACL user name"},
 	{name: "redis.password", def: "", help: "Redis password", secret: true},
 	{name: "redis.tls", def: false, help: "connect to Redis over TLS"},
+	{name: "redis.tls_ca_file", def: "", help: "PEM file of the CA that signed Redis's certificate (empty: the system's roots)"},
 	{name: "auth.hmac_secret", def: "", help: "HS256 token secret, at least 16 bytes; required unless the store is embedded", secret: true},
 	{name: "auth.allowed_origins", def: []string(nil), help: "allowed WebSocket Origin values, comma-separated (empty: any)"},
 	{name: "publish.api_key", def: "", help: "API key of POST /v1/publish (empty: endpoint off)", secret: true},

@@ -3,8 +3,10 @@ package streams
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -18,6 +20,7 @@ type RedisConfig struct {
 	Username string
 	Password string
 	TLS      bool
+	TLSCA    string // PEM CA file; "" = system roots
 }
 
 // Connect opens a client for cfg: a ClusterClient for several addresses, a plain
@@ -38,7 +41,11 @@ func Connect(ctx context.Context, cfg RedisConfig) (redis.UniversalClient, error
 		opts.Addrs = []string{cfg.Addr}
 	}
 	if cfg.TLS {
-		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		tc, err := tlsConfig(cfg.TLSCA)
+		if err != nil {
+			return nil, err
+		}
+		opts.TLSConfig = tc
 	}
 	var c redis.UniversalClient
 	if len(cfg.Addrs) > 0 { // redis.addrs, even with one seed address, means Redis Cluster
@@ -96,3 +103,19 @@ func createGroup(ctx context.Context, c redis.Cmdable, stream, group string) err
 
 // ErrStopped is returned by calls made after Stop.
 var ErrStopped = errors.New("streams: stopped")
+
+func tlsConfig(caFile string) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile == "" {
+		return tc, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("streams: redis.tls_ca_file: %w", err)
+	}
+	tc.RootCAs = x509.NewCertPool()
+	if !tc.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("streams: redis.tls_ca_file %s holds no PEM certificate", caFile)
+	}
+	return tc, nil
+}

@@ -65,7 +65,7 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 	if n.rdb == nil {
 		rdb, err := streams.Connect(ctx, streams.RedisConfig{
 			Addr: cfg.Redis.Addr, Addrs: cfg.Redis.Addrs, Username: cfg.Redis.Username,
-			Password: cfg.Redis.Password, TLS: cfg.Redis.TLS,
+			Password: cfg.Redis.Password, TLS: cfg.Redis.TLS, TLSCA: cfg.Redis.TLSCA,
 		})
 		if err != nil {
 			return nil, err

@@ -88,7 +88,7 @@ func publish(ctx context.Context, args, environ []string, stdout io.Writer) erro
 		}
 	}
 	rdb, err := streams.Connect(ctx, streams.RedisConfig{Addr: cfg.Redis.Addr, Addrs: cfg.Redis.Addrs,
-		Username: cfg.Redis.Username, Password: cfg.Redis.Password, TLS: cfg.Redis.TLS})
+		Username: cfg.Redis.Username, Password: cfg.Redis.Password, TLS: cfg.Redis.TLS, TLSCA: cfg.Redis.TLSCA})
 	if err != nil && embedded {
 		return fmt.Errorf("publish: no embedded node answers at %s: start `herald serve` first, or give --redis.addr", cfg.Redis.Addr)
 	}
