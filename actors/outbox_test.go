@@ -1,0 +1,130 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/herald-push/herald/gateway/wire"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
+}
+
+func push(size int) *wire.Push {
+	return &wire.Push{Frame: make([]byte, size)}
+}
+
+func TestOutboxIsBoundedInBytes(t *testing.T) {
+	var released atomic.Int64
+	tr := newTracker(func() { released.Add(1) })
+	o := outbox{limit: 100}
+	if r, _ := o.push(outItem{push: push(40), written: tr}); r != wakeUp {
+		t.Fatalf("first push: %v, want wakeUp", r)
+	}
+	if r, _ := o.push(outItem{push: push(40), written: tr}); r != queued {
+		t.Fatalf("second push: %v, want queued (one wake-up per batch)", r)
+	}
+	r, dropped := o.push(outItem{push: push(40), written: tr})
+	if r != overflow || len(dropped) != 2 {
+		t.Fatalf("third push: %v with %d dropped, want overflow returning the 2 queued", r, len(dropped))
+	}
+	if r, _ := o.push(outItem{push: push(1), written: tr}); r != closed {
+		t.Fatalf("after overflow: %v, want closed", r)
+	}
+	if got := o.take(nil); len(got) != 0 {
+		t.Fatalf("took %d from a closed outbox", len(got))
+	}
+}
+
+func TestOutboxTakeRearmsTheWakeUp(t *testing.T) {
+	o := outbox{limit: 1 << 20}
+	o.push(outItem{push: push(10)})
+	o.push(outItem{push: push(10)})
+	if got := o.take(nil); len(got) != 2 {
+		t.Fatalf("took %d, want 2", len(got))
+	}
+	if r, _ := o.push(outItem{push: push(10)}); r != queued {
+		t.Fatalf("push before an empty take: %v, want queued (the writer is still draining)", r)
+	}
+	o.take(nil)
+	o.take(nil) // empty: the writer is done
+	if r, _ := o.push(outItem{push: push(10)}); r != wakeUp {
+		t.Fatalf("push after an empty take: %v, want wakeUp", r)
+	}
+}
+
+func TestTrackerRunsDoneOnceAfterEveryRelease(t *testing.T) {
+	var done atomic.Int64
+	tr := newTracker(func() { done.Add(1) })
+	for i := 0; i < 100; i++ {
+		tr.add()
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); tr.release() }()
+	}
+	wg.Wait()
+	if done.Load() != 0 {
+		t.Fatal("done before the creator's hold was released")
+	}
+	tr.release()
+	if done.Load() != 1 {
+		t.Fatalf("done ran %d times", done.Load())
+	}
+	newTracker(nil).release() // nil trackers are no-ops
+}
+
+// A push reaches every live session of its recipient, and the written callback runs
+// once they all wrote it; sessions that stop release their share too.
+func TestDeliverWritesToEverySessionThenCallsWritten(t *testing.T) {
+	sys := newBenchSystem(t)
+	var written atomic.Int64
+	var handles []*Handle
+	for i := 0; i < 3; i++ {
+		h, err := sys.Open(SessionSpec{ID: "s", User: "alice"}, countingSocket{pushes: &written})
+		if err != nil {
+			t.Fatal(err)
+		}
+		handles = append(handles, h)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ms := uint64(1); written.Load() < 3; ms++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions never live: %d writes", written.Load())
+		}
+		before := written.Load()
+		p := &wire.Push{Recipient: wire.User("alice"), ID: "m", Offset: wire.Offset{Ms: ms}, Data: []byte("1")}
+		p.Encode()
+		var wg sync.WaitGroup
+		wg.Add(1)
+		sys.Deliver([]*wire.Push{p}, nil, wg.Done)
+		wg.Wait()
+		if written.Load()-before == 3 {
+			break
+		}
+		written.Store(0)
+		time.Sleep(10 * time.Millisecond)
+	}
+	handles[0].PeerClosed()
+	<-handles[0].Done()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	p := &wire.Push{Recipient: wire.User("alice"), ID: "m2", Offset: wire.Offset{Ms: 1 << 40}, Data: []byte("2")}
+	p.Encode()
+	sys.Deliver([]*wire.Push{p}, nil, wg.Done)
+	wg.Wait()
+	for _, h := range handles[1:] {
+		h.PeerClosed()
+		<-h.Done()
+	}
+	if err := sys.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
