@@ -182,5 +182,10 @@ func (s *socket) Close(code uint16, reason string) {
 	if err != nil {
 		return // gws closed the connection on the failed write
 	}
+	// gws answers the client's close frame with one of its own; after ours that
+	// would be a second close frame, which browsers reject (they then report 1006,
+	// not our code). A write deadline in the past makes that answer fail, and gws
+	// closes the connection as it would have anyway.
+	_ = s.c.SetWriteDeadline(time.Unix(1, 0))
 	_ = s.c.SetReadDeadline(time.Now().Add(closeReplyTimeout))
 }

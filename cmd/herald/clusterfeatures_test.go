@@ -188,3 +188,22 @@ func TestPoisonEntryIsDeadLetteredAfterMaxDeliveries(t *testing.T) {
 		return nil
 	})
 }
+
+// A node killed and restarted with the same node.id does not keep its dead run's
+// presence or session counts: the session limit does not lock the user out.
+func TestRestartWithSameNodeIDClearsItsLeftovers(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := srv.Client(t)
+	a := startProc(t, redisFlags(srv), "a", append(fastCluster, "--limits.max_sessions_per_user", "1")...)
+	openSession(a, "alice")
+	waitPresence(t, rdb, "alice", "a")
+	a.kill()
+	a.start()
+	c := openSession(a, "alice")
+	if f := c.next(5 * time.Second); f.str("type") != "welcome" {
+		t.Fatalf("after the restart alice got %v, want welcome (not 4009)", f)
+	}
+	if n, _ := rdb.HGet(context.Background(), "herald:{u:alice}:s", "a").Int(); n != 1 {
+		t.Fatalf("session count %d, want 1", n)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/herald-push/herald/config"
 	"github.com/herald-push/herald/gateway"
 	"github.com/herald-push/herald/gateway/auth"
+	"github.com/herald-push/herald/gateway/web"
 	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
 )
@@ -34,6 +35,7 @@ type nodeOptions struct {
 	listener net.Listener             // default: listen on cfg.Server.Addr
 	onFrame  func(f wire.ClientFrame) // see actors.Config.OnFrame
 	redis    redis.UniversalClient    // default: connect per cfg.Redis
+	demo     bool                     // embedded mode: the demo page at / and the dev endpoints
 }
 
 // node is one running Herald node, wired from its parts.
@@ -158,6 +160,10 @@ func (n *node) wire(opts nodeOptions) {
 			}
 			return health.Ready()
 		},
+		Routes: web.Routes(web.Config{
+			Demo: opts.demo, Secret: []byte(cfg.Auth.HMACSecret), Publish: publisher.Publish,
+			MaxPayloadBytes: cfg.Limits.MaxPayloadBytes,
+		}),
 		Metrics: gateway.NewMetrics(reg),
 		Scrape:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Log:     n.log,

@@ -36,7 +36,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 		}
 		defer dev.close()
 	}
-	n, err := startNode(ctx, cfg, log, nodeOptions{})
+	n, err := startNode(ctx, cfg, log, nodeOptions{demo: dev != nil})
 	if err != nil {
 		return err
 	}

@@ -75,4 +75,3 @@ func writeCert(t *testing.T, dir, name string, parent *x509.Certificate, parentK
 	cert, _ := x509.ParseCertificate(der)
 	return cert, key
 }
-

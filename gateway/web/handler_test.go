@@ -19,6 +19,7 @@ import (
 func do(t *testing.T, h http.Handler, method, path, ctype, body string, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.RemoteAddr = "127.0.0.1:40000" // a client on this machine, as the dev endpoints require
 	if ctype != "" {
 		r.Header.Set("Content-Type", ctype)
 	}
@@ -219,5 +220,20 @@ func TestPackageJSON(t *testing.T) {
 	}
 	if _, err := os.Stat("static" + strings.TrimPrefix(pkg.Exports, ".")); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestDevEndpointsRefuseOtherMachines(t *testing.T) {
+	h := web.Handler(web.Config{Demo: true, Secret: []byte("0123456789abcdef-secret"),
+		Publish: func(context.Context, streams.Publication) (string, error) { return "1-1", nil }})
+	for _, path := range []string{"/dev/token", "/dev/publish"} {
+		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"user":"alice"}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.RemoteAddr = "192.0.2.7:5555"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusForbidden {
+			t.Fatalf("%s from another machine: %d %s", path, w.Code, w.Body)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io/fs"
 	"mime"
+	"net"
 	"net/http"
 	"path"
 	"strings"
@@ -91,10 +92,23 @@ func Handler(cfg Config) http.Handler {
 		mux.Handle("GET /{$}", mustAsset("demo/index.html"))
 		mux.Handle("GET /demo/demo.js", mustAsset("demo/demo.js"))
 		mux.Handle("GET /demo/demo.css", mustAsset("demo/demo.css"))
-		mux.HandleFunc("POST /dev/token", d.token)
-		mux.HandleFunc("POST /dev/publish", d.publish)
+		mux.Handle("POST /dev/token", loopbackOnly(http.HandlerFunc(d.token)))
+		mux.Handle("POST /dev/publish", loopbackOnly(http.HandlerFunc(d.publish)))
 	}
 	return mux
+}
+
+// loopbackOnly keeps the dev endpoints to clients on this machine: /dev/token mints
+// a token for any user, and the embedded mode listens on every interface.
+func loopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			writeError(w, http.StatusForbidden, "the dev endpoints answer only clients on this machine")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // asset is one embedded file, served with an ETag so that browsers revalidate it

@@ -57,7 +57,8 @@ export interface EventMap {
   state: StateChange;
   error: ServerError;
   welcome: Welcome;
-  subscribed: { topic: string };
+  /** offset: where the subscription starts (since, or the topic's history top). */
+  subscribed: { topic: string; offset?: string };
   unsubscribed: { topic: string };
   sent: { ref: string; id: string };
 }

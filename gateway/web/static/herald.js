@@ -88,7 +88,8 @@ export class HeraldEvent extends Event {
  *   say why when it was not close());
  * - "error": {code, reason, topic?, ref?}: an error frame of the node (the session
  *   stays open), or a client-side failure (code "token", "bad_url");
- * - "welcome": {session, node, user, offset}; "subscribed", "unsubscribed": {topic};
+ * - "welcome": {session, node, user, offset}; "subscribed": {topic, offset};
+ *   "unsubscribed": {topic};
  *   "sent": {ref, id}; "duplicate": a push dropped as a duplicate.
  */
 export class Herald extends EventTarget {
@@ -205,7 +206,7 @@ export class Herald extends EventTarget {
     const c = this.#conn;
     if (c?.ws) {
       c.manual = true;
-      closeQuietly(c.ws, CLOSE_NORMAL, "reconnect");
+      this.#abandon(c, "reconnect", 1000);
     } else if (!c) {
       this.#retryNow(); // waiting to retry: now; fetching a token: that attempt goes on
     }
@@ -227,7 +228,7 @@ export class Herald extends EventTarget {
       this.#subWaiters.set(topic, list);
     });
     p.catch(() => {}); // a caller that does not await it gets no unhandled rejection
-    if (this.#state === "connected") this.#write({ type: "subscribe", topic, since: since || undefined });
+    if (this.#state === "connected") this.#write({ type: "subscribe", topic, since: this.#topics.get(topic) || undefined });
     return p;
   }
 
@@ -293,10 +294,7 @@ export class Herald extends EventTarget {
       return;
     }
     conn.ws = ws;
-    conn.timer = setTimeout(() => {
-      conn.timedOut = true;
-      closeQuietly(ws, CLOSE_NORMAL, "connect timeout");
-    }, this.#opts.connectTimeout);
+    conn.timer = setTimeout(() => this.#abandon(conn, "no welcome within connectTimeout", 0), this.#opts.connectTimeout);
     ws.onopen = () => {
       conn.opened = true;
       conn.start = Date.now();
@@ -304,8 +302,21 @@ export class Herald extends EventTarget {
     ws.onmessage = (e) => {
       if (this.#conn === conn && typeof e.data === "string") this.#onMessage(conn, e.data);
     };
-    ws.onerror = () => {}; // a close event follows
+    // A close event follows an error in browsers; some implementations (Node.js 20's
+    // experimental WebSocket on a refused connection) never send it.
+    ws.onerror = () => this.#closeLater(conn, "connection failed", conn.opened ? 2000 : 50);
     ws.onclose = (e) => this.#onClose(conn, e.code, e.reason);
+  }
+
+  // abandon closes conn's socket and ends the attempt after ms even when no close
+  // event comes.
+  #abandon(conn, reason, ms) {
+    if (conn.ws) closeQuietly(conn.ws, CLOSE_NORMAL, reason);
+    this.#closeLater(conn, reason, ms);
+  }
+
+  #closeLater(conn, reason, ms) {
+    setTimeout(() => this.#onClose(conn, 1006, reason), ms);
   }
 
   async #currentToken() {
@@ -457,8 +468,11 @@ export class Herald extends EventTarget {
         this.#emit("recovered", pick(f, ["to", "topic", "complete"]));
         break;
       case "subscribed":
+        // Where the subscription starts (since, or the topic's history top): a topic
+        // without a push yet is resubscribed from there after a reconnect.
+        if (this.#topics.get(f.topic) === "" && f.offset && OFFSET.test(f.offset)) this.#topics.set(f.topic, f.offset);
         this.#settleSub(f.topic);
-        this.#emit("subscribed", { topic: f.topic });
+        this.#emit("subscribed", pick(f, ["topic", "offset"]));
         break;
       case "unsubscribed":
         this.#emit("unsubscribed", { topic: f.topic });
