@@ -17,6 +17,7 @@ type Metrics struct {
 	LimitClosed  prometheus.Counter
 	RateLimited  prometheus.Counter
 	PolicyClosed prometheus.Counter
+	LatePushes   prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -45,6 +46,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "herald_drain_closes_total", Help: "Sessions closed with 1001 while draining."}),
 		ExpiryClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_token_expiry_closes_total", Help: "Sessions closed with 4001 when their token expired."}),
+		LatePushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_late_pushes_total", Help: "Live pushes written after a newer one of the same stream (around a router failover)."}),
 		RateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_rate_limited_total", Help: "Client frames refused with rate_limited."}),
 		PolicyClosed: prometheus.NewCounter(prometheus.CounterOpts{
@@ -52,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		LimitClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_session_limit_closes_total", Help: "Sessions closed with 4009 for exceeding limits.max_sessions_per_user."}),
 	}
-	reg.MustRegister(m.RateLimited, m.PolicyClosed, m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,
+	reg.MustRegister(m.LatePushes, m.RateLimited, m.PolicyClosed, m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,
 		m.Replayed, m.WriteErrors, m.DrainClosed, m.ExpiryClosed)
 	return m
 }

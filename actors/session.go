@@ -277,6 +277,7 @@ func (s *session) close(code uint16, reason string) {
 	}
 	s.closing = true
 	releaseAll(s.h.out.close())
+	s.sys.releaseSlot(s.h) // before the close frame: the client may reconnect at once
 	s.sock.Close(code, reason)
 }
 

@@ -17,6 +17,8 @@ type sub struct {
 	ctx        context.Context
 	cancel     context.CancelFunc // stops its attach and replay goroutines
 	last       wire.Offset        // newest offset written
+	floor      wire.Offset        // everything up to here was written (the replay's end)
+	recent     *offsetRing        // offsets written lately, once live pushes flow
 	resume     bool               // the client asked to resume: end the replay with recovered
 	live       bool
 	stash      []outItem
@@ -111,6 +113,7 @@ func (s *session) goLive(m *replayDone) {
 	if sb.last.Less(m.last) {
 		sb.last = m.last
 	}
+	sb.floor = sb.last
 	sb.live = true
 	stash := sb.stash
 	s.stashed -= sb.stashBytes
@@ -154,9 +157,8 @@ func (s *session) writeItems(items []outItem) error {
 		case !sb.live:
 			s.toStash(sb, it)
 			items[i].written = nil
-		case p.Expired(now) || !sb.last.Less(p.Offset):
+		case p.Expired(now) || !sb.due(p.Offset, s.sys.deps.Metrics):
 		default:
-			sb.last = p.Offset
 			pushes = append(pushes, p)
 			s.sys.deps.Metrics.Latency.Observe(float64(now-p.TS) / 1000)
 		}
@@ -296,4 +298,46 @@ func (s *session) topics() int {
 		n--
 	}
 	return n
+}
+
+// due decides whether a live push at offset o is written, and records it. Pushes of
+// one stream arrive in offset order except around a router failover, when the old
+// router's inbox entries can trail the new router's: a push older than the newest
+// written is then written late (out of order rather than lost) unless it is one of
+// the recent offsets or at or below the floor, which makes it a duplicate.
+func (sb *sub) due(o wire.Offset, m *Metrics) bool {
+	if sb.recent == nil {
+		sb.recent = &offsetRing{}
+	}
+	if sb.last.Less(o) {
+		sb.last = o
+		sb.recent.add(o)
+		return true
+	}
+	if !sb.floor.Less(o) || sb.recent.has(o) {
+		return false
+	}
+	m.LatePushes.Inc()
+	sb.recent.add(o)
+	return true
+}
+
+// offsetRing remembers the last offsets written to one stream.
+type offsetRing struct {
+	offs [64]wire.Offset
+	next int
+}
+
+func (r *offsetRing) add(o wire.Offset) {
+	r.offs[r.next] = o
+	r.next = (r.next + 1) % len(r.offs)
+}
+
+func (r *offsetRing) has(o wire.Offset) bool {
+	for _, x := range r.offs {
+		if x == o {
+			return true
+		}
+	}
+	return false
 }

@@ -239,21 +239,9 @@ func (in *Inbox) ackBatch(ids []string) {
 	}
 }
 
-// trim drops acknowledged entries: everything before the oldest pending one.
+// trim drops acknowledged entries.
 func (in *Inbox) trim() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	sum, err := in.rdb.XPending(ctx, in.stream, groupNode).Result()
-	if err != nil {
-		return
-	}
-	minID := sum.Lower
-	if sum.Count == 0 {
-		info, err := in.rdb.XInfoGroups(ctx, in.stream).Result()
-		if err != nil || len(info) == 0 {
-			return
-		}
-		minID = wire.MustOffset(info[0].LastDeliveredID).Next().String()
-	}
-	_ = in.rdb.XTrimMinIDApprox(ctx, in.stream, minID, 0).Err()
+	_ = trimBehind(ctx, in.rdb, in.stream)
 }

@@ -35,6 +35,7 @@ type SessionLimit struct {
 
 	mu      sync.Mutex
 	pending map[string]int // user -> sessions to give back
+	wake    chan struct{}  // a release is waiting: a reconnecting client must find the slot free
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -44,7 +45,7 @@ type SessionLimit struct {
 // without touching Redis).
 func NewSessionLimit(rdb redis.UniversalClient, keys Keys, node string, limit int, m *Metrics) *SessionLimit {
 	return &SessionLimit{rdb: rdb, keys: keys, node: node, limit: limit, metrics: m,
-		pending: make(map[string]int), stop: make(chan struct{}), done: make(chan struct{})}
+		pending: make(map[string]int), wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Enabled reports whether there is a limit.
@@ -74,6 +75,10 @@ func (l *SessionLimit) Release(user string) {
 	l.mu.Lock()
 	l.pending[user]++
 	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Start runs the release writer.
@@ -85,6 +90,8 @@ func (l *SessionLimit) Start() {
 		for {
 			select {
 			case <-t.C:
+				l.flush(context.Background())
+			case <-l.wake:
 				l.flush(context.Background())
 			case <-l.stop:
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

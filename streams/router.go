@@ -116,8 +116,13 @@ type partitionLoop struct {
 	holding   bool
 	renewAt   time.Time
 	reclaimAt time.Time
+	trimAt    time.Time
 	retryOwn  bool // re-read this consumer's own pending entries before new ones
 }
+
+// ingressTrimEvery is how often the lease holder trims its partition behind the
+// acknowledgements (publishers need not XADD with MAXLEN).
+const ingressTrimEvery = 5 * time.Second
 
 // takeScript takes a free lease, or one this node id still holds from a previous
 // run (a restart with the same node.id need not wait for it to expire).
@@ -159,6 +164,12 @@ func (l *partitionLoop) step(ctx context.Context) error {
 			sleepOrStop(l.cfg.LeaseTTL/3, l.stop)
 		}
 		return err
+	}
+	if time.Now().After(l.trimAt) {
+		l.trimAt = time.Now().Add(ingressTrimEvery)
+		if err := trimBehind(ctx, l.rdb, l.stream); err != nil {
+			l.metrics.RedisErrors.WithLabelValues("trim").Inc()
+		}
 	}
 	if time.Now().After(l.reclaimAt) {
 		l.reclaimAt = time.Now().Add(l.cfg.ClaimIdle / 2)

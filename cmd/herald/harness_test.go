@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +33,17 @@ func TestMain(m *testing.M) {
 	// protoactor throttles dead-letter logging with a goroutine that lives for one
 	// throttle interval after a message reached a stopped actor (a reply to a closed
 	// session); it ends by itself and is not ours to stop.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
+	code := m.Run()
+	if heraldBinary.dir != "" {
+		_ = os.RemoveAll(heraldBinary.dir) // the herald binary the fault tests built
+	}
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // testNode is a node started in-process against a real redis-server.

@@ -390,15 +390,21 @@ func TestRedisClusterKillNodeHoldingTheSession(t *testing.T) {
 	killed := time.Now()
 	// b notices a is gone after cluster.node_ttl and cleans up after it; watched
 	// while the pushes are delivered.
-	reapedAt := make(chan time.Duration, 1)
+	reapedAt, stop := make(chan time.Duration, 1), make(chan struct{})
+	t.Cleanup(func() { close(stop) }) // runs before cc is closed
 	go func() {
-		for deadline := killed.Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		defer close(reapedAt)
+		for deadline := killed.Add(30 * time.Second); time.Now().Before(deadline); {
 			if _, err := cc.ZScore(ctx, keys.Nodes(), "a").Result(); err == redis.Nil {
 				reapedAt <- time.Since(killed)
 				return
 			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
-		close(reapedAt)
 	}()
 	pub.wait(t, 60*time.Second)
 	f.waitAll(n, 60*time.Second)
@@ -434,8 +440,11 @@ func TestRedisClusterKillNodeHoldingTheSession(t *testing.T) {
 	if v := metricValue(t, b.node(), "herald_redis_errors_total"); v != 0 {
 		t.Fatalf("b: herald_redis_errors_total = %v", v)
 	}
+	f.mu.Lock()
+	dups, reconnects := f.dups, f.reconnects
+	f.mu.Unlock()
 	t.Logf("all %d delivered %v after kill -9 of a (%d duplicates dropped, %d reconnects, closes %s); a reaped %v after the kill (cluster.node_ttl 3s)",
-		n, delivered.Round(100*time.Millisecond), f.dups, f.reconnects, f.closeCodes(), reaped.Round(100*time.Millisecond))
+		n, delivered.Round(100*time.Millisecond), dups, reconnects, f.closeCodes(), reaped.Round(100*time.Millisecond))
 }
 
 // limits.max_sessions_per_user counts a user's sessions over every node of the

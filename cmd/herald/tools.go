@@ -136,9 +136,17 @@ func embeddedAddr(environ []string) (string, error) {
 func showConfig(args, environ []string, stdout io.Writer) error {
 	l := config.NewLoader("herald config")
 	keys := l.Flags().Bool("keys", false, "list every configuration key instead")
+	parts := l.Flags().Bool("partitions", false, "list the ingress stream of each partition (streams.partitions) instead")
 	cfg, err := l.Load(args, environ)
 	if err != nil {
 		return helpOr(err, stdout, "herald config [--keys] [flags]", l.Flags())
+	}
+	if *parts {
+		k := streams.NewKeys(cfg.Redis.Prefix, cfg.Streams.Partitions)
+		for p := 0; p < k.Partitions(); p++ {
+			fmt.Fprintf(stdout, "%d\t%s\n", p, k.Ingress(p))
+		}
+		return nil
 	}
 	if *keys {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
