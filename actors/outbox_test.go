@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/herald-push/herald/gateway/wire"
@@ -126,5 +127,31 @@ func TestDeliverWritesToEverySessionThenCallsWritten(t *testing.T) {
 	}
 	if err := sys.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Live pushes: newer ones written, duplicates dropped, a late one (older than the
+// newest written, after the floor, never written) written rather than lost.
+func TestSubDueWritesLatePushesOnce(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	sb := &sub{floor: wire.Offset{Ms: 10}, last: wire.Offset{Ms: 10}}
+	o := func(ms uint64) wire.Offset { return wire.Offset{Ms: ms} }
+	steps := []struct {
+		off  uint64
+		want bool
+	}{
+		{9, false},  // at or below the floor: the replay had it
+		{10, false}, // the replay's last
+		{12, true},  // newer
+		{14, true},  // newer
+		{12, false}, // written already
+		{13, true},  // late: a router failover let it trail 14
+		{13, false}, // and only once
+		{15, true},
+	}
+	for _, st := range steps {
+		if got := sb.due(o(st.off), m); got != st.want {
+			t.Fatalf("due(%d) = %v, want %v", st.off, got, st.want)
+		}
 	}
 }
