@@ -18,6 +18,7 @@ type Metrics struct {
 	RateLimited  prometheus.Counter
 	PolicyClosed prometheus.Counter
 	LatePushes   prometheus.Counter
+	SubsRefused  *prometheus.CounterVec // subscribe frames refused, by reason
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -46,6 +47,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "herald_drain_closes_total", Help: "Sessions closed with 1001 while draining."}),
 		ExpiryClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_token_expiry_closes_total", Help: "Sessions closed with 4001 when their token expired."}),
+		SubsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_subscriptions_refused_total", Help: "Subscribe frames refused: forbidden by the topic policy, or over limits.max_subscriptions."}, []string{"reason"}),
 		LatePushes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_late_pushes_total", Help: "Live pushes written after a newer one of the same stream (around a router failover)."}),
 		RateLimited: prometheus.NewCounter(prometheus.CounterOpts{
@@ -55,7 +58,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		LimitClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_session_limit_closes_total", Help: "Sessions closed with 4009 for exceeding limits.max_sessions_per_user."}),
 	}
-	reg.MustRegister(m.LatePushes, m.RateLimited, m.PolicyClosed, m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,
+	m.SubsRefused.WithLabelValues("forbidden")
+	m.SubsRefused.WithLabelValues("limit")
+	reg.MustRegister(m.SubsRefused, m.LatePushes, m.RateLimited, m.PolicyClosed, m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,
 		m.Replayed, m.WriteErrors, m.DrainClosed, m.ExpiryClosed)
 	return m
 }

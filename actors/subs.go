@@ -242,6 +242,7 @@ func unsubscribedFrame(topic string) []byte {
 func (s *session) clientSubscribe(c actor.Context, f wire.ClientFrame) {
 	r := wire.Topic(f.Topic)
 	if pol := s.sys.cfg.Policy; pol != nil && !pol.CanSubscribe(s.spec.User, f.Topic, s.spec.Topics) {
+		s.sys.deps.Metrics.SubsRefused.WithLabelValues("forbidden").Inc()
 		s.refuse(f, wire.CodeForbidden, "the topic policy does not let this user subscribe to "+f.Topic)
 		return
 	}
@@ -251,6 +252,7 @@ func (s *session) clientSubscribe(c actor.Context, f wire.ClientFrame) {
 		return
 	}
 	if existing == nil && s.topics() >= s.sys.cfg.MaxSubscriptions {
+		s.sys.deps.Metrics.SubsRefused.WithLabelValues("limit").Inc()
 		s.refuse(f, wire.CodeLimit, "subscription limit reached")
 		return
 	}

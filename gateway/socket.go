@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/binary"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,10 @@ func (e *events) OnClose(c *gws.Conn, err error) {
 	var code interface{ Uint16() uint16 }
 	if errors.As(err, &code) && code.Uint16() == 1009 {
 		e.metrics.OversizeFrames.Inc()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		e.metrics.IdleClosed.Inc() // the read deadline of gateway.ping_timeout passed
 	}
 	if h := handleOf(c); h != nil {
 		h.PeerClosed()

@@ -142,6 +142,12 @@ func TestServerPingsKeepQuietSessionsAndPongsStayWritable(t *testing.T) {
 	go conn.ReadLoop()
 	t.Cleanup(silent.close)
 	silent.closeCode(10 * time.Second)
+	eventually(t, 5*time.Second, func() error {
+		if m := metricValue(t, n, "herald_idle_closes_total"); m != 1 {
+			return errorf("herald_idle_closes_total = %v", m)
+		}
+		return nil
+	})
 }
 
 // syncWriter lets a test read what a goroutine writes.

@@ -184,8 +184,10 @@ func (c *wsClient) OnMessage(_ *gws.Conn, m *gws.Message) {
 		return
 	}
 	c.mu.Unlock()
+	at := float64(time.Now().UnixNano())
 	for _, line := range splitLines(m.Bytes()) {
 		f := decodeFrame(line)
+		f["_received"] = at // unix ns, for latency measurements
 		select {
 		case c.frames <- f:
 		default:

@@ -93,6 +93,9 @@ func TestTopicPolicyAndLimits(t *testing.T) {
 	if e := c.expect(t, "error", "room.2"); e.str("code") != wire.CodeLimit {
 		t.Fatalf("fourth subscription answered %v", e)
 	}
+	if m := metricValue(t, n, "herald_subscriptions_refused_total"); m != 4 {
+		t.Fatalf("herald_subscriptions_refused_total = %v, want 3 forbidden + 1 over the limit", m)
+	}
 	c.send(t, `{"type":"subscribe","topic":"bad topic"}`)
 	if e := c.expect(t, "error", ""); e.str("code") != wire.CodeBadFrame {
 		t.Fatalf("bad name answered %v", e)
@@ -234,4 +237,50 @@ func TestSlowTopicSubscriberAmongFastOnes(t *testing.T) {
 func dialStalledToken(t *testing.T, n *testNode, tok string) *stalledClient {
 	t.Helper()
 	return dialStalledWith(t, n, tok)
+}
+
+// Measures (and logs; no timing assertion) the delivery latency of fast topic
+// subscribers with and without a stalled subscriber among them.
+func TestSlowSubscriberDoesNotDelayTheOthers(t *testing.T) {
+	n := startTestNode(t, redistest.Start(t, redistest.Options{}), nodeOptions{})
+	var fast []*wsClient
+	for i := 0; i < 3; i++ {
+		c := connect(t, n, fmt.Sprintf("fast%d", i), "")
+		subscribe(t, c, "feed", "")
+		fast = append(fast, c)
+	}
+	measure := func(phase string, from int) {
+		const count = 400
+		pad := strings.Repeat("x", 2000)
+		for i := 0; i < count; i++ {
+			xadd(t, n, "topic", "feed", "data", fmt.Sprintf(`{"seq":%d,"sent":%d,"p":%q}`, from+i, time.Now().UnixNano(), pad))
+			if i%20 == 19 {
+				time.Sleep(10 * time.Millisecond) // about 2,000 a second
+			}
+		}
+		var lat []time.Duration
+		for _, c := range fast {
+			for _, p := range c.pushes(count, 30*time.Second) {
+				sent := p["data"].(map[string]any)["sent"].(float64)
+				lat = append(lat, time.Duration(p["_received"].(float64)-sent))
+			}
+		}
+		sortDurations(lat)
+		t.Logf("%s: fast subscribers' latency p50 %v, p99 %v, max %v (%d deliveries, publish to receipt, race detector on)",
+			phase, lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond), len(lat))
+	}
+	measure("without a stalled subscriber", 0)
+	tok, _ := auth.Mint([]byte(testSecret), auth.Claims{User: "slow", Topics: []string{"feed"}, Expiry: time.Now().Add(time.Hour)}, time.Now())
+	slow := dialStalledToken(t, n, tok)
+	time.Sleep(300 * time.Millisecond)
+	measure("with a stalled subscriber", 400)
+	_ = slow.raw.Close()
+}
+
+func sortDurations(d []time.Duration) {
+	for i := 1; i < len(d); i++ {
+		for j := i; j > 0 && d[j] < d[j-1]; j-- {
+			d[j], d[j-1] = d[j-1], d[j]
+		}
+	}
 }
