@@ -2,6 +2,7 @@ package actors
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/herald-push/herald/gateway/wire"
 )
@@ -26,12 +27,15 @@ const (
 // holds push data, so the budget is exact: limit bytes of frames per session. The
 // mailbox only ever carries one wake-up per batch.
 type outbox struct {
-	mu     sync.Mutex
-	items  []outItem
-	bytes  int
-	limit  int
-	closed bool
-	woken  bool // a wake-up is on its way to the writer
+	mu    sync.Mutex
+	items []outItem
+	bytes int
+	limit int
+	// stashed is what the session holds in its subscriptions' stashes; it shares
+	// the budget, so that a session never holds more than limit bytes of pushes.
+	stashed atomic.Int64
+	closed  bool
+	woken   bool // a wake-up is on its way to the writer
 }
 
 // push queues it. On overflow the outbox closes and returns its items, which the
@@ -43,7 +47,7 @@ func (o *outbox) push(it outItem) (pushResult, []outItem) {
 		return closed, nil
 	}
 	size := len(it.push.Frame)
-	if o.bytes+size > o.limit {
+	if o.bytes+size+int(o.stashed.Load()) > o.limit {
 		dropped := o.closeLocked()
 		return overflow, dropped
 	}

@@ -40,7 +40,7 @@ func (s *session) subscribe(c actor.Context, r wire.Recipient) *sub {
 func (s *session) drop(c actor.Context, r wire.Recipient, sb *sub) {
 	sb.cancel()
 	releaseAll(sb.stash)
-	s.stashed -= sb.stashBytes
+	s.addStashed(-sb.stashBytes)
 	sb.stash, sb.stashBytes = nil, 0
 	delete(s.subs, r)
 	c.Send(s.sys.shardOf(r), &unregister{r: r, h: s.h})
@@ -116,7 +116,7 @@ func (s *session) goLive(m *replayDone) {
 	sb.floor = sb.last
 	sb.live = true
 	stash := sb.stash
-	s.stashed -= sb.stashBytes
+	s.addStashed(-sb.stashBytes)
 	sb.stash, sb.stashBytes = nil, 0
 	_ = s.writeItems(stash)
 	releaseAll(stash)
@@ -170,7 +170,7 @@ func (s *session) writeItems(items []outItem) error {
 // the session's byte budget: over it the session is closed as a slow consumer.
 func (s *session) toStash(sb *sub, it outItem) {
 	size := len(it.push.Frame)
-	if s.stashed+size > s.sys.cfg.MaxPendingBytes {
+	if s.stashed+size > s.h.out.limit {
 		it.written.release()
 		if s.h.overflowed.CompareAndSwap(false, true) {
 			s.sys.deps.Metrics.SlowClosed.Inc()
@@ -180,7 +180,14 @@ func (s *session) toStash(sb *sub, it outItem) {
 	}
 	sb.stash = append(sb.stash, it)
 	sb.stashBytes += size
-	s.stashed += size
+	s.addStashed(size)
+}
+
+// addStashed keeps the session's stash total, which the outbox counts against the
+// same budget.
+func (s *session) addStashed(n int) {
+	s.stashed += n
+	s.h.out.stashed.Add(int64(n))
 }
 
 // writePushes writes push frames, several to a WebSocket message separated by "\n"

@@ -40,7 +40,7 @@ var keyTable = []keyDef{
 	{name: "limits.max_payload_bytes", def: 65536, help: "largest published payload in bytes", check: intMin(1)},
 	{name: "limits.max_frame_bytes", def: 131072, help: "largest client-to-server WebSocket frame in bytes", check: intMin(256)},
 	{name: "limits.max_sessions_per_user", def: 0, help: "open sessions per user across the cluster; one more is closed with 4009 (0: no limit)", check: intMin(0)},
-	{name: "limits.max_subscriptions", def: 100, help: "topic subscriptions per session (client subscribe frames)", check: intMin(1)},
+	{name: "limits.max_subscriptions", def: 100, help: "topic subscriptions per session (the token's topics count too; one more subscribe frame is refused)", check: intMin(1)},
 	{name: "limits.frames_per_second", def: 100, help: "client frames per session per second; over it an error, then close 4003", check: intMin(1)},
 	{name: "limits.handshakes_per_second", def: 0, help: "WebSocket handshakes per second from one source address, over it HTTP 429 (0: off; behind a proxy every client has the proxy's address, so limit there)", check: intMin(0)},
 	{name: "limits.upstream_per_second", def: 50, help: "send and publish frames per session per second; over it an error, then close 4003", check: intMin(1)},

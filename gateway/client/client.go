@@ -7,10 +7,9 @@
 // missed, resubscribes its topics with their last offsets, and drops duplicate
 // pushes by message id. Close codes are handled as PROTOCOL.md section 6 says.
 //
-// A client that has not seen any user push yet has no offset to resume from: its
-// reconnection gets live pushes only (or resumes from its Device's acked cursor,
-// when it has one), so pushes published while it was disconnected are not
-// replayed to it. Before the first push, the welcome frame's offset is the resume point.
+// Before its first push a client resumes from the offset of the node's welcome
+// frame (where its session started), and a topic from the offset of its subscribed
+// frame, so a disconnect loses nothing even before anything arrived.
 //
 //	c, err := client.Dial(ctx, client.Config{
 //		URLs:   []string{"ws://node-a:8080/ws", "ws://node-b:8080/ws"},
@@ -180,7 +179,7 @@ func (e *HTTPError) permanent() bool {
 // ServerError is an error frame: the node could not serve a request (PROTOCOL.md
 // section 4). Topic or Ref name the request when it had one.
 type ServerError struct {
-	Code   string // bad_frame, forbidden, rate_limited, not_supported, ...
+	Code   string // bad_frame, forbidden, rate_limited, limit, unavailable, ...
 	Reason string
 	Topic  string
 	Ref    string

@@ -8,14 +8,11 @@ import (
 
 // Error codes carried by error frames.
 const (
-	CodeBadFrame     = "bad_frame"     // not JSON, unknown type, missing or invalid field
-	CodeTooLarge     = "too_large"     // frame or payload over its limit
-	CodeForbidden    = "forbidden"     // the token or policy does not allow it
-	CodeRateLimited  = "rate_limited"  // too many frames
-	CodeNotSupported = "not_supported" // a frame type this node does not serve yet
-	CodeUnavailable  = "unavailable"   // Redis unreachable: retry later
-	CodeInternal     = "internal"
-	CodeLimit        = "limit" // a per-session limit (e.g. subscriptions) is reached
+	CodeBadFrame    = "bad_frame"    // not JSON, unknown type, missing or invalid field, payload over its limit
+	CodeForbidden   = "forbidden"    // the token or policy does not allow it
+	CodeRateLimited = "rate_limited" // too many frames
+	CodeUnavailable = "unavailable"  // Redis unreachable: nothing stored, retry later
+	CodeLimit       = "limit"        // a per-session limit (e.g. subscriptions) is reached
 )
 
 // Close codes, PROTOCOL.md section 6.
