@@ -76,7 +76,7 @@ func TestErrorFrame(t *testing.T) {
 		{
 			"with both and escapes",
 			&wire.ErrorFrame{Code: wire.CodeLimit, Reason: "quote \" newline \n ctl \x01", Topic: "t", Ref: `r"\`},
-			map[string]any{"type": "error", "code": "too_large", "reason": "quote \" newline \n ctl \x01", "topic": "t", "ref": `r"\`},
+			map[string]any{"type": "error", "code": "limit", "reason": "quote \" newline \n ctl \x01", "topic": "t", "ref": `r"\`},
 		},
 	}
 	for _, tt := range tests {
