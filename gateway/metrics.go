@@ -8,6 +8,7 @@ type Metrics struct {
 	Refused           *prometheus.CounterVec // handshakes refused before the upgrade, by status
 	OversizeFrames    prometheus.Counter
 	IdleClosed        prometheus.Counter
+	SlowHandshakes    prometheus.Counter
 }
 
 // NewMetrics creates the counters and registers them on reg.
@@ -19,12 +20,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "herald_handshakes_refused_total", Help: "WebSocket handshakes refused before the upgrade, by HTTP status."}, []string{"status"}),
 		OversizeFrames: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_oversize_frames_total", Help: "Sessions closed with 1009 for a frame over limits.max_frame_bytes."}),
+		SlowHandshakes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_slow_handshakes_total", Help: "Connections closed before sending a whole request (gateway.handshake_timeout)."}),
 		IdleClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_idle_closes_total", Help: "Sessions closed after gateway.ping_timeout without a frame or pong."}),
 	}
 	for _, s := range []string{"400", "401", "403", "429"} {
 		m.Refused.WithLabelValues(s)
 	}
-	reg.MustRegister(m.HandshakesLimited, m.Refused, m.OversizeFrames, m.IdleClosed)
+	reg.MustRegister(m.HandshakesLimited, m.Refused, m.OversizeFrames, m.IdleClosed, m.SlowHandshakes)
 	return m
 }

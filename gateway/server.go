@@ -73,12 +73,14 @@ type Server struct {
 	seq      atomic.Uint64
 	run      string // random per process: session ids stay unique across restarts of a node id
 	limiter  *handshakeLimiter
+	connsMu  sync.Mutex
+	fresh    map[net.Conn]*atomic.Bool // open HTTP connections: did a whole request arrive
 	once     sync.Once
 }
 
 // New builds the server; Serve runs it.
 func New(cfg Config, deps Deps) *Server {
-	s := &Server{cfg: cfg, deps: deps, run: strconv.FormatUint(rand.Uint64()&0xffffff, 36)}
+	s := &Server{cfg: cfg, deps: deps, run: strconv.FormatUint(rand.Uint64()&0xffffff, 36), fresh: make(map[net.Conn]*atomic.Bool)}
 	if cfg.HandshakesPerIP > 0 {
 		s.limiter = newHandshakeLimiter(cfg.HandshakesPerIP)
 	}
@@ -104,11 +106,13 @@ func New(cfg Config, deps Deps) *Server {
 		mux.Handle(path, h)
 	}
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           markServed(mux),
 		ReadHeaderTimeout: cfg.HandshakeTimeout, // gws's own server has no such deadline (slowloris)
 		ReadTimeout:       cfg.HandshakeTimeout + 30*time.Second,
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelWarn),
+		ConnState:         s.trackConn,
+		ConnContext:       s.connContext,
 	}
 	return s
 }
@@ -128,6 +132,45 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.once.Do(func() { err = s.http.Shutdown(ctx) })
 	return err
+}
+
+// servedKey marks, in a connection's context, that a whole request arrived on it.
+type servedKey struct{}
+
+// connContext gives each HTTP connection a served flag, which the handlers set.
+func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	served := new(atomic.Bool)
+	s.connsMu.Lock()
+	s.fresh[c] = served
+	s.connsMu.Unlock()
+	return context.WithValue(ctx, servedKey{}, served)
+}
+
+// trackConn counts connections that close without a whole request: a client that
+// sent half a request and was cut by the read-header timeout (slowloris). Only
+// HTTP connections are remembered (upgraded ones are dropped), so the map is
+// bounded by them.
+func (s *Server) trackConn(c net.Conn, state http.ConnState) {
+	if state != http.StateHijacked && state != http.StateClosed {
+		return
+	}
+	s.connsMu.Lock()
+	served, ok := s.fresh[c]
+	delete(s.fresh, c)
+	s.connsMu.Unlock()
+	if ok && state == http.StateClosed && !served.Load() {
+		s.deps.Metrics.SlowHandshakes.Inc()
+	}
+}
+
+// markServed wraps the routes: a request reached a handler.
+func markServed(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served, ok := r.Context().Value(servedKey{}).(*atomic.Bool); ok {
+			served.Store(true)
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {

@@ -103,6 +103,12 @@ func TestSlowHandshakeIsCut(t *testing.T) {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatalf("half a request still open after %v", time.Since(start))
 	}
+	eventually(t, 5*time.Second, func() error {
+		if m := metricValue(t, n, "herald_slow_handshakes_total"); m != 1 {
+			return errorf("herald_slow_handshakes_total = %v", m)
+		}
+		return nil
+	})
 }
 
 // Whatever alice sends, she never gets bob's pushes.

@@ -395,3 +395,35 @@ func procMetric(t *testing.T, addr, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// Fault 6, with two herald processes: an entry that keeps failing (its history key
+// holds the wrong type) reaches herald:dlq after streams.max_deliveries, whichever
+// node routes it, and everything else flows on.
+func TestPoisonEntryAcrossNodes(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	flags := append([]string{"--streams.max_deliveries", "3"}, fastCluster...)
+	a := startProc(t, redisFlags(srv), "a", flags...)
+	b := startProc(t, redisFlags(srv), "b", flags...)
+	if err := rdb.Set(ctx, "herald:{u:bob}:h", "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f := follow(t, "alice", a.addr, b.addr)
+	waitPresence(t, rdb, "alice", "a")
+	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: "herald:in", Values: []any{"to", "bob", "data", `{"poison":1}`}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	startPublisher(t, rdb, 200, 200, "alice").wait(t, 30*time.Second)
+	f.waitAll(200, 30*time.Second)
+	eventually(t, 60*time.Second, func() error {
+		dlq, _ := rdb.XRange(ctx, "herald:dlq", "-", "+").Result()
+		if len(dlq) != 1 || dlq[0].Values["reason"] != "max deliveries exceeded" {
+			return fmt.Errorf("dead letters %v", dlq)
+		}
+		return nil
+	})
+	if p, _ := rdb.XPending(ctx, "herald:in", "router").Result(); p.Count != 0 {
+		t.Fatalf("%d entries still pending", p.Count)
+	}
+}

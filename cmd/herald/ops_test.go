@@ -107,6 +107,12 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	}
 	raw, _ := io.ReadAll(res.Body)
 	res.Body.Close()
+	eventually(t, 5*time.Second, func() error { // counted after the hand-off, which the client may beat
+		if m := metricValue(t, n, "herald_pushes_in_total"); m != 1 {
+			return errorf("herald_pushes_in_total = %v", m)
+		}
+		return nil
+	})
 	for _, name := range []string{"herald_sessions 1", "herald_pushes_in_total 1", "herald_pushes_out_total 1",
 		"herald_dead_letters_total", "herald_slow_consumer_closes_total 0", "herald_redis_errors_total",
 		"herald_delivery_latency_seconds_bucket"} {
