@@ -30,6 +30,12 @@ type Config struct {
 	Delivery  Delivery  `koanf:"delivery"`
 	Shutdown  Shutdown  `koanf:"shutdown"`
 	Log       Log       `koanf:"log"`
+	Debug     Debug     `koanf:"debug"`
+}
+
+// Debug holds operator tools that are off by default.
+type Debug struct {
+	PprofAddr string `koanf:"pprof_addr"` // "" = off; else net/http/pprof on this address (keep it private)
 }
 
 // Topics is the topic policy: patterns of topic names, "{user}" standing for the

@@ -36,6 +36,11 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 		}
 		defer dev.close()
 	}
+	stopPprof, err := startPprof(cfg.Debug.PprofAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	n, err := startNode(ctx, cfg, log, nodeOptions{demo: dev != nil})
 	if err != nil {
 		return err
