@@ -19,9 +19,11 @@ const usage = `herald: a WebSocket push engine over Redis Streams
 
 Usage:
   herald [serve] [flags]          run a node (default: embedded store, single node)
-  herald token --user ID [flags]  print a signed token for trying things out
+  herald token --user ID [--ttl 1h] [--device D] [--topics a,b]
+                                  print a signed token for trying things out
   herald publish --to ID DATA     append a push to the ingress stream (or --topic NAME)
   herald config [flags]           print the effective configuration, secrets masked
+  herald bench <scenario> [flags] measure a node or cluster (herald bench help)
   herald help [command]           this text, or a command's flags
 
 Every command takes the configuration flags (herald config --keys lists them);
@@ -51,6 +53,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		err = publish(ctx, rest, environ, stdout)
 	case "config":
 		err = showConfig(rest, environ, stdout)
+	case "bench":
+		err = benchCmd(ctx, rest, environ, stdout, stderr)
 	case "help", "-h", "--help":
 		if len(rest) == 1 && rest[0] != "help" {
 			return run(ctx, []string{rest[0], "--help"}, environ, stdout, stderr)

@@ -1,0 +1,176 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is a run's setting, from the command line. It is written to results.json
+// (the secret masked).
+type Config struct {
+	Scenarios       []string      `json:"scenarios"`
+	Clients         int           `json:"clients"`
+	Rates           []float64     `json:"rates"` // msgs/s; 0 = flat out
+	Duration        time.Duration `json:"duration"`
+	Nodes           int           `json:"nodes"` // 0: the scenario's default
+	Payload         int           `json:"payload_bytes"`
+	Window          int           `json:"window"` // flat out: messages in flight (0: per scenario)
+	Publishers      int           `json:"publishers"`
+	Batch           int           `json:"batch"`
+	Hold            time.Duration `json:"hold"`
+	Concurrency     int           `json:"concurrency"`
+	Drain           time.Duration `json:"drain"`
+	KillAfter       time.Duration `json:"kill_after"`
+	Topic           string        `json:"topic"`
+	Target          []string      `json:"target,omitempty"`
+	Redis           string        `json:"redis,omitempty"`
+	Secret          string        `json:"-"`
+	Prefix          string        `json:"prefix"`
+	Partitions      int           `json:"partitions"`
+	NodeFlags       []string      `json:"node_flags,omitempty"`
+	Workers         int           `json:"workers"`
+	ConnsPerProcess int           `json:"conns_per_process"`
+	SourceIPs       int           `json:"source_ips"`
+	ClientPing      time.Duration `json:"client_ping"`
+	BaselineWriters int           `json:"baseline_writers"`
+	Out             string        `json:"out"`
+	CPUProfile      string        `json:"cpuprofile,omitempty"`
+	HeraldBin       string        `json:"herald_bin,omitempty"`
+	NoReport        bool          `json:"no_report,omitempty"`
+}
+
+// scenarioNames lists every scenario, in the order `all` runs them.
+var scenarioNames = []string{"baseline", "unicast", "connect", "idle", "failover", "cluster", "baseline-broadcast", "broadcast", "baseline-idle"}
+
+const benchUsage = `herald bench: load tests against Herald (see bench/RESULTS.md)
+
+Usage:
+  herald bench SCENARIO[,SCENARIO...] [flags]
+  herald bench all [flags]
+  herald bench plan --from results.json --users N --rate R --p99 D
+
+Scenarios:
+  baseline            the machine's ceiling: a bare gws server writing push frames to the same clients
+  unicast             XADD to herald:in (at each --rate, 0 = flat out) -> clients; latency, delivered, lost, dup
+  connect             session set-up rate and handshake latency (dial to welcome)
+  idle                server RSS, heap and goroutines per idle connection after --hold
+  failover            kill -9 one of 2+ nodes under load; lost must be 0; time until clients are back
+  cluster             unicast (and broadcast) over 3 nodes, users spread over them
+  baseline-broadcast  the baseline writing every message to every client
+  broadcast           topic pushes to every client (subscribe); deliveries/s
+  baseline-idle       idle connections on the bare gws server (for comparison)
+
+By default each scenario starts its own redis-server on a free port and herald nodes
+as child processes; --target and --redis run against existing ones.
+
+Flags:
+`
+
+// parseConfig parses `herald bench` flags.
+func parseConfig(args, environ []string) (*Config, *pflag.FlagSet, error) {
+	c := &Config{}
+	fs := pflag.NewFlagSet("herald bench", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.IntVar(&c.Clients, "clients", 1000, "connections (users u0..uN-1, one connection each)")
+	rates := fs.String("rate", "0", "messages/s offered, comma-separated for several runs; 0 = flat out (at most --window in flight)")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each run publishes")
+	fs.IntVar(&c.Nodes, "nodes", 0, "herald nodes to start (0: 1, cluster 3, failover 2, idle enough for the connections)")
+	fs.IntVar(&c.Payload, "payload", 100, "payload size in bytes")
+	fs.IntVar(&c.Window, "window", 0, "flat out: messages published but not yet delivered, at most (0: 2000 unicast, 4 broadcast)")
+	fs.IntVar(&c.Publishers, "publishers", 4, "publishing goroutines (XADD pipelines)")
+	fs.IntVar(&c.Batch, "batch", 50, "XADDs per pipeline at most")
+	fs.DurationVar(&c.Hold, "hold", 180*time.Second, "idle: how long the connections stay open before measuring")
+	fs.IntVar(&c.Concurrency, "concurrency", 200, "connection attempts in flight")
+	fs.DurationVar(&c.Drain, "drain", 30*time.Second, "after publishing, wait at most this long for the last deliveries")
+	fs.DurationVar(&c.KillAfter, "kill-after", 5*time.Second, "failover: kill -9 a node this long after publishing starts")
+	fs.StringVar(&c.Topic, "topic", "bench", "broadcast: topic name")
+	target := fs.String("target", "", "existing herald nodes host:port[,host:port...] (needs --redis and --secret)")
+	fs.StringVar(&c.Redis, "redis", "", "existing Redis host:port for the nodes (started nodes use it too)")
+	fs.StringVar(&c.Secret, "secret", "", "token secret of existing nodes (default $HERALD_AUTH__HMAC_SECRET; random for started nodes)")
+	fs.StringVar(&c.Prefix, "prefix", "herald", "Redis key prefix (redis.prefix)")
+	fs.IntVar(&c.Partitions, "partitions", 1, "ingress partitions (streams.partitions)")
+	fs.StringArrayVar(&c.NodeFlags, "node-flag", nil, "extra flag for started nodes, e.g. --node-flag=--streams.read_count=1000 (repeatable)")
+	fs.IntVar(&c.Workers, "workers", 0, "client worker processes (0: the bench process, or enough workers of --conns-per-process)")
+	fs.IntVar(&c.ConnsPerProcess, "conns-per-process", 15000, "clients per process at most (the open-file limit here is 20,000)")
+	fs.IntVar(&c.SourceIPs, "source-ips", 16, "loopback source addresses 127.0.0.2.. to spread client ports over (0: no binding)")
+	fs.DurationVar(&c.ClientPing, "client-ping", 15*time.Second, "client ping interval")
+	fs.IntVar(&c.BaselineWriters, "baseline-writers", 4, "baseline: writer goroutines of the bare server")
+	fs.StringVar(&c.Out, "out", "", "directory for results.json, report.html and logs (default bench-out/<time>)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench process's CPU profile here (workers: FILE.workerN)")
+	fs.BoolVar(&c.NoReport, "no-report", false, "skip report.html")
+	fs.StringVar(&c.HeraldBin, "herald-bin", "", "herald binary for nodes and workers (default: this executable)")
+	_ = fs.MarkHidden("herald-bin")
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		return nil, fs, err
+	}
+	for _, a := range fs.Args() {
+		for _, s := range splitList(a) {
+			if s == "all" {
+				c.Scenarios = append(c.Scenarios, scenarioNames[:len(scenarioNames)-1]...)
+				continue
+			}
+			if !known(s) {
+				return nil, fs, fmt.Errorf("unknown scenario %q (scenarios: %s)", s, strings.Join(scenarioNames, ", "))
+			}
+			c.Scenarios = append(c.Scenarios, s)
+		}
+	}
+	if len(c.Scenarios) == 0 {
+		return nil, fs, errors.New("name a scenario: herald bench SCENARIO (herald bench --help lists them)")
+	}
+	for _, r := range splitList(*rates) {
+		v, err := strconv.ParseFloat(r, 64)
+		if err != nil || v < 0 {
+			return nil, fs, fmt.Errorf("--rate: %q is not a rate (messages/s, 0 = flat out)", r)
+		}
+		c.Rates = append(c.Rates, v)
+	}
+	if len(c.Rates) == 0 {
+		c.Rates = []float64{0}
+	}
+	c.Target = splitList(*target)
+	if c.Secret == "" {
+		c.Secret = envValue(environ, "HERALD_AUTH__HMAC_SECRET")
+	}
+	switch {
+	case c.Clients < 1:
+		return nil, fs, errors.New("--clients must be at least 1")
+	case c.Duration <= 0:
+		return nil, fs, errors.New("--duration must be positive")
+	case c.Payload < 40:
+		return nil, fs, errors.New("--payload must be at least 40 bytes (sequence number and time)")
+	case c.Publishers < 1 || c.Batch < 1:
+		return nil, fs, errors.New("--publishers and --batch must be at least 1")
+	case c.Partitions < 1:
+		return nil, fs, errors.New("--partitions must be at least 1")
+	case c.ConnsPerProcess < 1:
+		return nil, fs, errors.New("--conns-per-process must be at least 1")
+	case c.Concurrency < 1:
+		return nil, fs, errors.New("--concurrency must be at least 1")
+	}
+	return c, fs, nil
+}
+
+func known(s string) bool {
+	for _, n := range scenarioNames {
+		if n == s {
+			return true
+		}
+	}
+	return false
+}
+
+func envValue(environ []string, key string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
