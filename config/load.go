@@ -21,8 +21,10 @@ import (
 )
 
 // envReserved are HERALD_* variables that are not configuration keys, so the
-// unknown-key check must not refuse them. A new one belongs here.
-var envReserved = []string{envDevState}
+// unknown-key check must not refuse them. A new one belongs here: besides the dev
+// state file, the test and CI knobs, which a developer may have exported in the
+// shell that starts herald processes.
+var envReserved = []string{envDevState, "HERALD_FUZZTIME", "HERALD_REDIS_SERVER", "HERALD_TEST_BINARY"}
 
 // Loader parses one command line into a Config. Callers that need more flags
 // than the configuration keys (a subcommand's own options) add them to
