@@ -25,6 +25,10 @@ func (nopHistory) Replay(_ context.Context, _ wire.Recipient, since wire.Offset,
 	return since, true, nil
 }
 
+func (nopHistory) ReplayAfter(_ context.Context, _ wire.Recipient, since wire.Offset, _ func([]*wire.Push) error) (wire.Offset, error) {
+	return since, nil
+}
+
 type nopCursors struct{}
 
 func (nopCursors) Get(context.Context, string, string) (wire.Offset, bool, error) {

@@ -86,7 +86,6 @@ type session struct {
 	cancel  context.CancelFunc
 	subs    map[wire.Recipient]*sub
 	gen     int       // numbers subscription attempts, to spot stale replies
-	stashed int       // bytes held in subscriptions' stashes
 	taken   []outItem // taken from the outbox and not yet released
 	closing bool      // this side started the close
 	expiry  *time.Timer

@@ -79,15 +79,21 @@ func (s *session) startReplay(r wire.Recipient) {
 	if sb == nil || sb.live {
 		return
 	}
-	self, root, gen, ctx, since := s.self, s.root, sb.gen, sb.ctx, sb.last
+	self, root, gen, ctx, since, resume := s.self, s.root, sb.gen, sb.ctx, sb.last, sb.resume
 	s.sys.goAttach(func() {
 		last, complete := since, false
+		write := func(ps []*wire.Push) error {
+			s.sys.deps.Metrics.Replayed.Add(float64(len(ps)))
+			return s.sys.writePushes(s.sock, ps)
+		}
+		hist := s.sys.deps.History
 		ok := retry(ctx, func() (err error) {
 			var l wire.Offset
-			l, complete, err = s.sys.deps.History.Replay(ctx, r, last, func(ps []*wire.Push) error {
-				s.sys.deps.Metrics.Replayed.Add(float64(len(ps)))
-				return s.sys.writePushes(s.sock, ps)
-			})
+			if resume { // only a client's resume point is judged complete or not
+				l, complete, err = hist.Replay(ctx, r, last, write)
+			} else {
+				l, err = hist.ReplayAfter(ctx, r, last, write)
+			}
 			if last.Less(l) {
 				last = l
 			}
@@ -170,7 +176,7 @@ func (s *session) writeItems(items []outItem) error {
 // the session's byte budget: over it the session is closed as a slow consumer.
 func (s *session) toStash(sb *sub, it outItem) {
 	size := len(it.push.Frame)
-	if s.stashed+size > s.h.out.limit {
+	if int(s.h.out.stashed.Load())+size > s.h.out.limit {
 		it.written.release()
 		if s.h.overflowed.CompareAndSwap(false, true) {
 			s.sys.deps.Metrics.SlowClosed.Inc()
@@ -186,7 +192,6 @@ func (s *session) toStash(sb *sub, it outItem) {
 // addStashed keeps the session's stash total, which the outbox counts against the
 // same budget.
 func (s *session) addStashed(n int) {
-	s.stashed += n
 	s.h.out.stashed.Add(int64(n))
 }
 

@@ -22,6 +22,8 @@ import (
 type History interface {
 	Top(ctx context.Context, r wire.Recipient) (wire.Offset, error)
 	Replay(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (last wire.Offset, complete bool, err error)
+	// ReplayAfter is Replay for a start the node chose (no completeness to judge).
+	ReplayAfter(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (last wire.Offset, err error)
 }
 
 // Cursors stores devices' last acked offsets.

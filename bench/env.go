@@ -286,11 +286,3 @@ func (e *env) close() {
 	}
 	e.redis.Kill()
 }
-
-// pid of node i, or 0 when it was not started here.
-func (e *env) pid(i int) int {
-	if i < len(e.procs) && e.procs[i] != nil {
-		return e.procs[i].PID()
-	}
-	return 0
-}

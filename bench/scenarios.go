@@ -531,7 +531,6 @@ type killInfo struct {
 	at        time.Time
 	heldLease bool
 	done      bool
-	onVictim  int
 }
 
 // killOne kills -9, --kill-after into the publishing, the node that holds the

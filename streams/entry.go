@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/herald-push/herald/gateway/wire"
@@ -43,6 +44,31 @@ func (r Rejection) Error() string { return string(r) }
 
 // Rejected marks it as the client's fault, for callers outside this package.
 func (r Rejection) Rejected() bool { return true }
+
+// rejectionClasses label dead letters in herald_dead_letters_total: the start of each
+// reason ParseIngress gives, next to the reasons themselves so the two stay in step.
+var rejectionClasses = []struct{ prefix, class string }{
+	{"missing data", "invalid_data"},
+	{"data is not JSON", "invalid_data"},
+	{"payload too large", "invalid_payload"},
+	{"both to and topic", "invalid_both"},
+	{"neither to nor topic", "invalid_neither"},
+	{"bad user id", "invalid_user"},
+	{"bad topic name", "invalid_topic"},
+	{"bad id", "invalid_id"},
+	{"bad from", "invalid_from"},
+	{"bad ttl", "invalid_ttl"},
+}
+
+// Class is the metric label of r.
+func (r Rejection) Class() string {
+	for _, c := range rejectionClasses {
+		if strings.HasPrefix(string(r), c.prefix) {
+			return c.class
+		}
+	}
+	return "invalid"
+}
 
 // ParseIngress validates one ingress entry (id is its stream entry id, whose time part
 // is the publish time) and turns it into a push without an offset yet.

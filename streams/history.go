@@ -78,6 +78,14 @@ func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offse
 	return last, complete, nil
 }
 
+// ReplayAfter is Replay without the completeness check, for a start the node chose
+// itself (a live-only session starts after the history top it noted): it saves the
+// reads of the oldest entry and the length.
+func (h *History) ReplayAfter(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (wire.Offset, error) {
+	last, _, err := h.replayFrom(ctx, r, since, page)
+	return last, err
+}
+
 func (h *History) replayFrom(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (wire.Offset, int, error) {
 	key := h.keys.History(r)
 	last, sent := since, 0

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -367,16 +366,6 @@ func dlqArgs(keys Keys, maxLen int, stream string, d deadLetter) *redis.XAddArgs
 	}
 }
 
-// rejectionClass maps a rejection to a short metric label.
-func rejectionClass(reason string) string {
-	for _, c := range []string{"data", "payload", "both", "neither", "user", "topic", "id", "from", "ttl"} {
-		if strings.Contains(reason, c) {
-			return "invalid_" + c
-		}
-	}
-	return "invalid"
-}
-
 // routed is one ingress entry on its way: its push and the pipeline replies.
 type routed struct {
 	id    string
@@ -403,7 +392,11 @@ func (l *partitionLoop) parse(msgs []redis.XMessage) ([]*routed, []deadLetter) {
 	for _, m := range msgs {
 		p, err := ParseIngress(m.ID, m.Values, l.cfg.MaxPayload)
 		if err != nil {
-			dead = append(dead, deadLetter{id: m.ID, fields: m.Values, reason: err.Error(), class: rejectionClass(err.Error())})
+			class := "invalid"
+			if rej, ok := err.(Rejection); ok {
+				class = rej.Class()
+			}
+			dead = append(dead, deadLetter{id: m.ID, fields: m.Values, reason: err.Error(), class: class})
 			continue
 		}
 		batch = append(batch, &routed{id: m.ID, push: p})

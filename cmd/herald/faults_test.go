@@ -15,6 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -35,6 +37,7 @@ func faultTimings() []string {
 // XADD until Redis acknowledges it (what a careful service does).
 type publisher struct {
 	rdb   redis.UniversalClient
+	keys  streams.Keys // which ingress stream a user's pushes go to
 	users []string
 	n     int
 	rate  int
@@ -44,7 +47,13 @@ type publisher struct {
 }
 
 func startPublisher(t *testing.T, rdb redis.UniversalClient, n, rate int, users ...string) *publisher {
-	p := &publisher{rdb: rdb, users: users, n: n, rate: rate, done: make(chan struct{})}
+	return startPublisherTo(t, rdb, streams.NewKeys("herald", 1), n, rate, users...)
+}
+
+// startPublisherTo is startPublisher with partitioned ingress: each user's pushes go
+// to its partition's stream, as a publisher using keys would send them.
+func startPublisherTo(t *testing.T, rdb redis.UniversalClient, keys streams.Keys, n, rate int, users ...string) *publisher {
+	p := &publisher{rdb: rdb, keys: keys, users: users, n: n, rate: rate, done: make(chan struct{})}
 	go p.run()
 	t.Cleanup(func() { <-p.done })
 	return p
@@ -59,7 +68,7 @@ func (p *publisher) run() {
 		for end := min(seq+burst, p.n); seq < end; seq++ {
 			for _, u := range p.users {
 				for {
-					err := p.rdb.XAdd(ctx, &redis.XAddArgs{Stream: "herald:in", Values: []any{"to", u, "data", fmt.Sprintf(`{"seq":%d}`, seq)}}).Err()
+					err := p.rdb.XAdd(ctx, &redis.XAddArgs{Stream: p.keys.IngressFor(wire.User(u)), Values: []any{"to", u, "data", fmt.Sprintf(`{"seq":%d}`, seq)}}).Err()
 					if err == nil {
 						break
 					}

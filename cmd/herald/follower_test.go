@@ -166,12 +166,6 @@ func (f *follower) waitAll(n int, d time.Duration) {
 	})
 }
 
-func (f *follower) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.seqs)
-}
-
 func (f *follower) closeCodes() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

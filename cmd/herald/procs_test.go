@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -152,5 +151,3 @@ func (a addrString) Network() string { return "tcp" }
 func (a addrString) String() string  { return string(a) }
 
 func redisFlags(srv *redistest.Server) []string { return []string{"--redis.addr", srv.Addr} }
-
-func countLines(s, substr string) int { return strings.Count(s, substr) }

@@ -311,59 +311,6 @@ func TestRedisClusterUnicastIsolationAndResume(t *testing.T) {
 	assertNoClusterErrors(t, "b", b.log.String(), b.testNode)
 }
 
-// clusterPublisher appends seq 0..n-1 to one user's partition stream at about
-// rate per second, retrying each XADD until the cluster acknowledges it.
-type clusterPublisher struct {
-	rdb    redis.UniversalClient
-	stream string
-	user   string
-	n      int
-	rate   int
-	mu     sync.Mutex
-	acked  int
-	done   chan struct{}
-}
-
-func startClusterPublisher(t *testing.T, rdb redis.UniversalClient, keys streams.Keys, user string, n, rate int) *clusterPublisher {
-	p := &clusterPublisher{rdb: rdb, stream: keys.IngressFor(wire.User(user)), user: user, n: n, rate: rate, done: make(chan struct{})}
-	go p.run()
-	t.Cleanup(func() { <-p.done })
-	return p
-}
-
-func (p *clusterPublisher) run() {
-	defer close(p.done)
-	ctx := context.Background()
-	const burst = 10
-	every := time.Second * burst / time.Duration(p.rate)
-	for seq := 0; seq < p.n; {
-		for end := min(seq+burst, p.n); seq < end; seq++ {
-			for p.rdb.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: []any{"to", p.user, "data", fmt.Sprintf(`{"seq":%d}`, seq)}}).Err() != nil {
-				time.Sleep(50 * time.Millisecond)
-			}
-			p.mu.Lock()
-			p.acked = seq + 1
-			p.mu.Unlock()
-		}
-		time.Sleep(every)
-	}
-}
-
-func (p *clusterPublisher) progress() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.acked
-}
-
-func (p *clusterPublisher) wait(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(d):
-		t.Fatalf("publisher not done within %v (at %d of %d)", d, p.progress(), p.n)
-	}
-}
-
 // TestKillNodeHoldingTheSession on Redis Cluster: two herald processes, a client
 // on a with failover to b; a is killed -9 while pushes flow; every push arrives,
 // and b reaps a (presence, inbox, recipient index, node entry) across the masters.
@@ -379,7 +326,7 @@ func TestRedisClusterKillNodeHoldingTheSession(t *testing.T) {
 	waitPresence(t, cc, "alice", "a")
 
 	const n = 3000
-	pub := startClusterPublisher(t, cc, keys, "alice", n, 1000)
+	pub := startPublisherTo(t, cc, keys, n, 1000, "alice")
 	eventually(t, 30*time.Second, func() error {
 		if got := pub.progress(); got < n/3 {
 			return fmt.Errorf("published %d of %d", got, n/3)

@@ -36,29 +36,7 @@ func TestResumeWithSinceReplaysThenRecoveredThenLive(t *testing.T) {
 	c2 := connect(t, n, "alice", "since="+url.QueryEscape(last))
 	// Publishing is asynchronous: 5..7 may still be on their way through the router,
 	// so they come replayed or live, but in order, once, with recovered in between.
-	next, recovered := 3, false
-	for next < 8 {
-		f := c2.next(5 * time.Second)
-		switch f.str("type") {
-		case "recovered":
-			if recovered || f["complete"] != true || f.str("to") != "alice" {
-				t.Fatalf("bad recovered frame %v", f)
-			}
-			recovered = true
-		case "push":
-			if seqOf(t, f) != next {
-				t.Fatalf("got %v, want seq %d", f, next)
-			}
-			next++
-		default:
-			t.Fatalf("unexpected frame %v", f)
-		}
-	}
-	if !recovered {
-		if rec := c2.next(5 * time.Second); rec.str("type") != "recovered" || rec["complete"] != true {
-			t.Fatalf("got %v, want recovered complete", rec)
-		}
-	}
+	c2.resumed(t, 3, 8, "to", "alice", 5*time.Second)
 	xadd(t, n, "to", "alice", "data", `{"seq":8}`)
 	if live := c2.pushes(1, 5*time.Second)[0]; seqOf(t, live) != 8 {
 		t.Fatalf("live push %v, want seq 8", live)
@@ -89,33 +67,8 @@ func TestResumeRacingLivePushesHasNoGapNoDuplicate(t *testing.T) {
 	}()
 	time.Sleep(10 * time.Millisecond) // reconnect while publishing is under way
 	c2 := connect(t, n, "alice", "since="+url.QueryEscape(first.str("offset")))
-	next, recovered := 1, false
-	deadline := time.After(15 * time.Second)
-	for next < total {
-		select {
-		case f := <-c2.frames:
-			switch f.str("type") {
-			case "recovered":
-				if recovered || f["complete"] != true {
-					t.Fatalf("bad recovered frame %v", f)
-				}
-				recovered = true
-			case "push":
-				if s := seqOf(t, f); s != next {
-					t.Fatalf("got seq %d, want %d (gap or duplicate)", s, next)
-				}
-				next++
-			default:
-				t.Fatalf("unexpected frame %v", f)
-			}
-		case <-deadline:
-			t.Fatalf("got up to seq %d of %d", next, total)
-		}
-	}
+	c2.resumed(t, 1, total, "to", "alice", 15*time.Second)
 	wg.Wait()
-	if !recovered {
-		t.Fatal("no recovered frame")
-	}
 	c2.quiet(200 * time.Millisecond)
 }
 
@@ -196,4 +149,38 @@ func TestDeviceCursorResumesWithoutSince(t *testing.T) {
 	// Another device of the same user, never acked: live only.
 	c3 := connect(t, n, "alice", "device=tablet")
 	c3.quiet(300 * time.Millisecond)
+}
+
+// resumed reads what a resuming client gets: pushes with seq from..to-1, in order,
+// each once (replayed or live, as publishing races the resume), and exactly one
+// recovered frame with complete:true for the stream (field "to" or "topic" = name)
+// somewhere among them or right after.
+func (c *wsClient) resumed(t *testing.T, from, to int, field, name string, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	next, recovered := from, false
+	check := func(f frame) {
+		switch f.str("type") {
+		case "recovered":
+			if recovered || f["complete"] != true || f.str(field) != name {
+				t.Fatalf("bad recovered frame %v", f)
+			}
+			recovered = true
+		case "push":
+			if s := seqOf(t, f); s != next {
+				t.Fatalf("got seq %d, want %d (gap or duplicate)", s, next)
+			}
+			next++
+		default:
+			t.Fatalf("unexpected frame %v", f)
+		}
+	}
+	for next < to || !recovered {
+		select {
+		case f := <-c.frames:
+			check(f)
+		case <-deadline:
+			t.Fatalf("got up to seq %d of %d, recovered %v", next, to, recovered)
+		}
+	}
 }

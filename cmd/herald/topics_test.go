@@ -151,28 +151,8 @@ func TestTopicRecoveryWithSince(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	c2 := connect(t, n, "alice", "")
 	subscribe(t, c2, "scores", first.str("offset"))
-	next, recovered := 1, false
-	for next < total {
-		f := c2.next(10 * time.Second)
-		switch f.str("type") {
-		case "recovered":
-			if recovered || f.str("topic") != "scores" || f["complete"] != true {
-				t.Fatalf("bad recovered %v", f)
-			}
-			recovered = true
-		case "push":
-			if s := seqOf(t, f); s != next {
-				t.Fatalf("seq %d, want %d", s, next)
-			}
-			next++
-		default:
-			t.Fatalf("unexpected %v", f)
-		}
-	}
+	c2.resumed(t, 1, total, "topic", "scores", 10*time.Second)
 	wg.Wait()
-	if !recovered {
-		c2.expect(t, "recovered", "scores")
-	}
 	c2.quiet(200 * time.Millisecond)
 
 	// A since older than the topic's history: complete false.

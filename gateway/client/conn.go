@@ -203,7 +203,7 @@ func (c *Client) handshake(u *url.URL, token string, ev *events) (*gws.Conn, net
 		return nil, nil, err
 	}
 
-	var conn net.Conn = raw
+	conn := net.Conn(raw)
 	if u.Scheme == "wss" {
 		cfg := &tls.Config{}
 		if c.cfg.TLS != nil {

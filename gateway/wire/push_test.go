@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
-	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -60,17 +59,6 @@ func checkNoDuplicateKeys(t testing.TB, b []byte) {
 			t.Fatalf("value of %q: %v", k, err)
 		}
 	}
-}
-
-func decodeValue(t testing.TB, s string) any {
-	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("decode %s: %v", s, err)
-	}
-	return v
 }
 
 func TestPushAppendFrame(t *testing.T) {
