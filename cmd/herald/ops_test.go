@@ -101,18 +101,18 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	c := connect(t, n, "alice", "")
 	xadd(t, n, "to", "alice", "data", `{"seq":0}`)
 	c.pushes(1, 5*time.Second)
-	res, err := http.Get("http://" + n.Addr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(res.Body)
-	res.Body.Close()
 	eventually(t, 5*time.Second, func() error { // counted after the hand-off, which the client may beat
 		if m := metricValue(t, n, "herald_pushes_in_total"); m != 1 {
 			return errorf("herald_pushes_in_total = %v", m)
 		}
 		return nil
 	})
+	res, err := http.Get("http://" + n.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
 	for _, name := range []string{"herald_sessions 1", "herald_pushes_in_total 1", "herald_pushes_out_total 1",
 		"herald_dead_letters_total", "herald_slow_consumer_closes_total 0", "herald_redis_errors_total",
 		"herald_delivery_latency_seconds_bucket"} {
