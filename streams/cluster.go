@@ -35,7 +35,11 @@ type Cluster struct {
 	metrics  *Metrics
 	health   *Health
 
-	beats        int       // successful heartbeats
+	beats int // successful heartbeats
+	// reaped are the nodes this node cleaned up lately. A router that read their
+	// presence just before the cleanup can still append to their inbox after it,
+	// recreating the key; such leftovers are deleted again for 2 x NodeTTL.
+	reaped       map[string]time.Time
 	healthySince time.Time // Redis reachable without a break since
 	stop         chan struct{}
 	done         chan struct{}
@@ -51,6 +55,7 @@ func NewCluster(rdb redis.UniversalClient, keys Keys, cfg ClusterConfig, p *Pres
 		events: presenceEvents{rdb: rdb, keys: keys, debounce: cfg.Debounce, metrics: m},
 		log:    newRateLog(log, 10*time.Second), metrics: m, health: h,
 		stop: make(chan struct{}), done: make(chan struct{}),
+		reaped: make(map[string]time.Time),
 	}
 }
 
@@ -160,6 +165,7 @@ func (c *Cluster) reap(ctx context.Context, now time.Time) error {
 	if c.healthySince.IsZero() || now.Sub(c.healthySince) < c.cfg.NodeTTL {
 		return nil
 	}
+	c.sweepReaped(ctx, now)
 	cutoff := now.Add(-c.cfg.NodeTTL).UnixMilli()
 	dead, err := c.rdb.ZRangeByScore(ctx, c.keys.Nodes(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(cutoff, 10)}).Result()
 	if err != nil {
@@ -195,7 +201,19 @@ func (c *Cluster) reapNode(ctx context.Context, node string, cutoff int64) error
 		return fmt.Errorf("streams: reap %s: %w", node, err)
 	}
 	c.metrics.NodesReaped.Inc()
+	c.reaped[node] = time.Now()
 	return nil
+}
+
+// sweepReaped deletes what late appends recreated for recently reaped nodes.
+func (c *Cluster) sweepReaped(ctx context.Context, now time.Time) {
+	for node, at := range c.reaped {
+		if now.Sub(at) > 2*c.cfg.NodeTTL {
+			delete(c.reaped, node)
+			continue
+		}
+		_ = c.rdb.Del(ctx, c.keys.Inbox(node), c.keys.NodeRecipients(node)).Err()
+	}
 }
 
 // unlistRecipients takes a dead node out of the presence of every recipient it
