@@ -35,6 +35,7 @@ type (
 type shard struct {
 	sys    *System
 	byRcpt map[wire.Recipient][]*Handle
+	woken  []*Handle // deliver's scratch: sessions to wake after the batch
 }
 
 func newShard(s *System) *shard {
@@ -63,8 +64,20 @@ func (d *shard) Receive(ctx actor.Context) {
 func (d *shard) deliver(ctx actor.Context, m *deliver) {
 	for _, p := range m.pushes {
 		for _, h := range d.byRcpt[p.Recipient] {
-			h.offer(ctx, p, m.written)
+			if h.offer(ctx, p, m.written) {
+				d.woken = append(d.woken, h)
+			}
 		}
+	}
+	// Waking a session only once the whole batch is queued lets it write all of its
+	// pushes of the batch in one message, not the first alone while the rest queue.
+	for i, h := range d.woken {
+		ctx.Send(h.pid.Load(), wake{})
+		d.woken[i] = nil
+	}
+	d.woken = d.woken[:0]
+	if cap(d.woken) > 4096 {
+		d.woken = nil // don't keep a broadcast's worth of scratch
 	}
 	m.accepted.release()
 	m.written.release()

@@ -64,13 +64,15 @@ func (h *Handle) closeWith(code uint16, reason string) {
 	h.sys.sys.Root.Send(h.pid.Load(), &closeReq{code: code, reason: reason})
 }
 
-// offer queues p for the session; called by directory shards.
-func (h *Handle) offer(ctx actor.Context, p *wire.Push, written *tracker) {
+// offer queues p for the session; called by directory shards. It reports whether
+// the session's writer must be woken, which the shard does once its whole batch is
+// queued.
+func (h *Handle) offer(ctx actor.Context, p *wire.Push, written *tracker) bool {
 	written.add()
 	res, dropped := h.out.push(outItem{push: p, written: written})
 	switch res {
 	case wakeUp:
-		ctx.Send(h.pid.Load(), wake{})
+		return true
 	case closed:
 		written.release()
 	case overflow:
@@ -81,4 +83,5 @@ func (h *Handle) offer(ctx actor.Context, p *wire.Push, written *tracker) {
 			ctx.Send(h.pid.Load(), &closeReq{code: wire.CloseSlowConsumer, reason: "slow consumer: over the unsent byte budget"})
 		}
 	}
+	return false
 }

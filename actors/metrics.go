@@ -19,6 +19,8 @@ type Metrics struct {
 	PolicyClosed prometheus.Counter
 	LatePushes   prometheus.Counter
 	SubsRefused  *prometheus.CounterVec // subscribe frames refused, by reason
+	// SpawnedTurns counts actor turns that found every dispatcher worker busy.
+	SpawnedTurns prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -57,10 +59,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "herald_policy_closes_total", Help: "Sessions closed with 4003 for abusive traffic."}),
 		LimitClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_session_limit_closes_total", Help: "Sessions closed with 4009 for exceeding limits.max_sessions_per_user."}),
+		SpawnedTurns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_actor_spawned_turns_total", Help: "Actor mailbox turns run on a new goroutine because every dispatcher worker was busy."}),
 	}
 	m.SubsRefused.WithLabelValues("forbidden")
 	m.SubsRefused.WithLabelValues("limit")
 	reg.MustRegister(m.SubsRefused, m.LatePushes, m.RateLimited, m.PolicyClosed, m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,
-		m.Replayed, m.WriteErrors, m.DrainClosed, m.ExpiryClosed)
+		m.Replayed, m.WriteErrors, m.DrainClosed, m.ExpiryClosed, m.SpawnedTurns)
 	return m
 }

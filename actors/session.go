@@ -68,7 +68,7 @@ func (s *System) Open(spec SessionSpec, sock Socket) (*Handle, error) {
 	h.sock.Store(&sock)
 	props := actor.PropsFromProducer(func() actor.Actor {
 		return &session{sys: s, h: h, spec: spec, sock: sock}
-	}, actor.WithGuardian(s.guardian))
+	}, actor.WithGuardian(s.guardian), actor.WithDispatcher(s.dispatch))
 	h.pid.Store(s.sys.Root.Spawn(props))
 	return h, nil
 }
@@ -82,9 +82,7 @@ type session struct {
 	sock    Socket
 	self    *actor.PID
 	root    *actor.RootContext
-	ctx     context.Context
-	cancel  context.CancelFunc
-	subs    map[wire.Recipient]*sub
+	subs    subSet
 	gen     int       // numbers subscription attempts, to spot stale replies
 	taken   []outItem // taken from the outbox and not yet released
 	closing bool      // this side started the close
@@ -131,8 +129,7 @@ func (s *session) Receive(c actor.Context) {
 func (s *session) start(c actor.Context) {
 	s.self, s.root = c.Self(), c.ActorSystem().Root
 	s.h.pid.Store(s.self)
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.subs = make(map[wire.Recipient]*sub)
+	s.subs.user = s.h.user
 	s.sys.deps.Metrics.Sessions.Inc()
 	self, root := s.self, s.root
 	if !s.spec.Expiry.IsZero() {
@@ -144,11 +141,11 @@ func (s *session) start(c actor.Context) {
 	s.pinger = time.AfterFunc(s.sys.cfg.PingInterval, func() { root.Send(self, pingTick{}) })
 	user := s.subscribe(c, s.h.user)
 	for _, t := range s.spec.Topics { // the token's server-side subscriptions
-		if wire.ValidName(t) == nil && s.subs[wire.Topic(t)] == nil {
+		if wire.ValidName(t) == nil && s.subs.get(wire.Topic(t)) == nil {
 			s.subscribeTopic(c, wire.Topic(t), wire.Offset{}, false)
 		}
 	}
-	ctx, spec, gen := s.ctx, s.spec, user.gen
+	ctx, spec, gen := user.ctx, s.spec, user.gen
 	s.sys.goAttach(func() {
 		if !s.sys.acquireSlot(ctx, s.h) {
 			root.Send(self, overLimit{})
@@ -283,9 +280,6 @@ func (s *session) close(code uint16, reason string) {
 // stopping releases everything the session holds. It runs once, whether the
 // connection closed, the node drained, or the session's handling panicked.
 func (s *session) stopping(c actor.Context) {
-	if s.cancel != nil {
-		s.cancel()
-	}
 	if s.expiry != nil {
 		s.expiry.Stop()
 	}
@@ -295,8 +289,8 @@ func (s *session) stopping(c actor.Context) {
 	releaseAll(s.taken)
 	s.taken = nil
 	releaseAll(s.h.out.close())
-	for r, sb := range s.subs {
-		s.drop(c, r, sb)
+	for _, r := range s.subs.all() {
+		s.drop(c, r, s.subs.get(r))
 	}
 	s.sys.releaseSlot(s.h)
 	s.sys.deps.Metrics.Sessions.Dec()

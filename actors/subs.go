@@ -25,30 +25,85 @@ type sub struct {
 	stashBytes int
 }
 
+// subSet is a session's subscriptions: the user's stream apart (every session has
+// it) and topics in a map made on the first one, so that a session without topics
+// holds no map (idle memory per connection, bench/RESULTS.md).
+type subSet struct {
+	user   wire.Recipient
+	mine   *sub
+	topics map[wire.Recipient]*sub
+}
+
+func (ss *subSet) get(r wire.Recipient) *sub {
+	if r == ss.user {
+		return ss.mine
+	}
+	return ss.topics[r]
+}
+
+func (ss *subSet) set(r wire.Recipient, sb *sub) {
+	if r == ss.user {
+		ss.mine = sb
+		return
+	}
+	if ss.topics == nil {
+		ss.topics = make(map[wire.Recipient]*sub)
+	}
+	ss.topics[r] = sb
+}
+
+func (ss *subSet) remove(r wire.Recipient) {
+	if r == ss.user {
+		ss.mine = nil
+		return
+	}
+	delete(ss.topics, r)
+	if len(ss.topics) == 0 {
+		ss.topics = nil
+	}
+}
+
+// topicCount counts the topic subscriptions.
+func (ss *subSet) topicCount() int { return len(ss.topics) }
+
+// all lists every subscription, for a loop that may remove them.
+func (ss *subSet) all() []wire.Recipient {
+	rs := make([]wire.Recipient, 0, 1+len(ss.topics))
+	if ss.mine != nil {
+		rs = append(rs, ss.user)
+	}
+	for r := range ss.topics {
+		rs = append(rs, r)
+	}
+	return rs
+}
+
 // subscribe starts receiving r: registered in the directory at once, so that live
 // pushes are stashed from now on; attached (and replayed) once its start is known.
 func (s *session) subscribe(c actor.Context, r wire.Recipient) *sub {
 	s.gen++
-	ctx, cancel := context.WithCancel(s.ctx)
+	// Not derived from a session context: stopping cancels every subscription, and
+	// a live one lets go of its context (an idle session holds none).
+	ctx, cancel := context.WithCancel(context.Background())
 	sb := &sub{gen: s.gen, ctx: ctx, cancel: cancel}
-	s.subs[r] = sb
+	s.subs.set(r, sb)
 	c.Send(s.sys.shardOf(r), &register{r: r, h: s.h})
 	return sb
 }
 
 // drop stops receiving r and releases what its stash held.
 func (s *session) drop(c actor.Context, r wire.Recipient, sb *sub) {
-	sb.cancel()
+	sb.stop()
 	releaseAll(sb.stash)
 	s.addStashed(-sb.stashBytes)
 	sb.stash, sb.stashBytes = nil, 0
-	delete(s.subs, r)
+	s.subs.remove(r)
 	c.Send(s.sys.shardOf(r), &unregister{r: r, h: s.h})
 }
 
 // current is r's subscription if m's generation is still the live one.
 func (s *session) current(r wire.Recipient, gen int) *sub {
-	sb := s.subs[r]
+	sb := s.subs.get(r)
 	if sb == nil || sb.gen != gen {
 		return nil // unsubscribed or resubscribed meanwhile
 	}
@@ -75,7 +130,7 @@ func (s *session) attached(c actor.Context, m *attachReady) {
 }
 
 func (s *session) startReplay(r wire.Recipient) {
-	sb := s.subs[r]
+	sb := s.subs.get(r)
 	if sb == nil || sb.live {
 		return
 	}
@@ -121,6 +176,7 @@ func (s *session) goLive(m *replayDone) {
 	}
 	sb.floor = sb.last
 	sb.live = true
+	sb.stop() // its attach and replay are over
 	stash := sb.stash
 	s.addStashed(-sb.stashBytes)
 	sb.stash, sb.stashBytes = nil, 0
@@ -157,7 +213,7 @@ func (s *session) writeItems(items []outItem) error {
 	pushes := make([]*wire.Push, 0, len(items))
 	for i, it := range items {
 		p := it.push
-		sb := s.subs[p.Recipient]
+		sb := s.subs.get(p.Recipient)
 		switch {
 		case sb == nil: // unsubscribed meanwhile
 		case !sb.live:
@@ -258,7 +314,7 @@ func (s *session) clientSubscribe(c actor.Context, f wire.ClientFrame) {
 		s.refuse(f, wire.CodeForbidden, "the topic policy does not let this user subscribe to "+f.Topic)
 		return
 	}
-	existing := s.subs[r]
+	existing := s.subs.get(r)
 	if existing != nil && f.Since == "" {
 		_ = s.sock.WriteText(subscribedFrame(f.Topic, existing.last))
 		return
@@ -293,7 +349,7 @@ func (s *session) subscribeTopic(c actor.Context, r wire.Recipient, since wire.O
 
 func (s *session) clientUnsubscribe(c actor.Context, f wire.ClientFrame) {
 	r := wire.Topic(f.Topic)
-	if sb := s.subs[r]; sb != nil {
+	if sb := s.subs.get(r); sb != nil {
 		s.drop(c, r, sb)
 	}
 	_ = s.sock.WriteText(unsubscribedFrame(f.Topic))
@@ -306,12 +362,15 @@ func (s *session) refuse(f wire.ClientFrame, code, reason string) {
 }
 
 // topics counts the session's topic subscriptions.
-func (s *session) topics() int {
-	n := len(s.subs)
-	if s.subs[s.h.user] != nil {
-		n--
+func (s *session) topics() int { return s.subs.topicCount() }
+
+// stop ends the subscription's attach and replay goroutines and lets go of their
+// context.
+func (sb *sub) stop() {
+	if sb.cancel != nil {
+		sb.cancel()
 	}
-	return n
+	sb.ctx, sb.cancel = nil, nil
 }
 
 // due decides whether a live push at offset o is written, and records it. Pushes of

@@ -89,6 +89,8 @@ type Config struct {
 	RefWindow         time.Duration
 	// FramesPerSecond bounds every client frame of a session (errors, then 4003).
 	FramesPerSecond int
+	// DispatchWorkers run the actors' mailbox turns; 0 = GOMAXPROCS x 16.
+	DispatchWorkers int
 	// OnFrame, when set, sees every valid client frame before it is handled. Tests
 	// use it to make a session's handling panic.
 	OnFrame func(wire.ClientFrame)
@@ -115,11 +117,16 @@ type System struct {
 	guardian actor.SupervisorStrategy
 	nowMs    func() int64
 	parts    sync.Pool // [][]byte scratch for coalesced writes
+	dispatch *dispatcher
 
 	mu      sync.Mutex
 	stopped bool
 	attach  sync.WaitGroup // session goroutines reading Redis
 }
+
+// mailboxThroughput is how many messages an actor handles before it yields its
+// worker (protoactor's default).
+const mailboxThroughput = 300
 
 // ErrStopped is returned by Open after Shutdown.
 var ErrStopped = errors.New("actors: system stopped")
@@ -150,11 +157,15 @@ func New(cfg Config, deps Deps) *System {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 20 * time.Second
 	}
+	if cfg.DispatchWorkers <= 0 {
+		cfg.DispatchWorkers = runtime.GOMAXPROCS(0) * 16
+	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := &System{
-		cfg:   cfg,
-		deps:  deps,
-		nowMs: func() int64 { return time.Now().UnixMilli() },
+		cfg:      cfg,
+		deps:     deps,
+		nowMs:    func() int64 { return time.Now().UnixMilli() },
+		dispatch: newDispatcher(cfg.DispatchWorkers, mailboxThroughput, deps.Metrics.SpawnedTurns),
 		sys: actor.NewActorSystemWithConfig(actor.Configure(
 			actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }),
 			actor.WithDeadLetterRequestLogging(false),
@@ -168,7 +179,7 @@ func New(cfg Config, deps Deps) *System {
 		return actor.StopDirective
 	})
 	for i := 0; i < cfg.Shards; i++ {
-		props := actor.PropsFromProducer(func() actor.Actor { return newShard(s) })
+		props := actor.PropsFromProducer(func() actor.Actor { return newShard(s) }, actor.WithDispatcher(s.dispatch))
 		s.shards = append(s.shards, s.sys.Root.Spawn(props))
 	}
 	return s
@@ -282,6 +293,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 		_ = s.sys.Root.StopFuture(pid).Wait()
 	}
 	s.sys.Shutdown()
+	s.dispatch.close()
 	return nil
 }
 

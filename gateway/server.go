@@ -4,6 +4,7 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -192,11 +193,21 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err.Error())
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r)
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "connection cannot be upgraded")
+		return
+	}
+	netConn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	dc := newDeadlineConn(netConn, s.cfg.WriteTimeout)
+	conn, err := s.upgrader.UpgradeFromConn(dc, bufio.NewReaderSize(dc, s.cfg.ReadBufferSize), r)
 	if err != nil {
 		return // gws answered the request already
 	}
-	sock := &socket{c: conn, writeTimeout: s.cfg.WriteTimeout, idleTimeout: s.cfg.PingTimeout}
+	sock := &socket{c: conn, dc: dc}
 	h, err := s.deps.Sessions.Open(spec, sock)
 	if err != nil {
 		sock.Close(wire.CloseGoingAway, "node draining")

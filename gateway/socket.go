@@ -115,20 +115,15 @@ func handleOf(c *gws.Conn) *actors.Handle {
 	return v.(*actors.Handle)
 }
 
-// socket is a session's view of its connection: every write has a deadline, and a
-// failed write closes the connection (gws does that), which ends in OnClose.
-//
-// The deadline is per connection, not per write, and gws itself writes too (the
-// answer to a client's close frame). So writes go through mu: each sets
-// writeTimeout, and on success leaves a longer idle deadline (the ping timeout) in
-// place, so that a later control frame written by gws still has a bound but is not
-// cut by the previous data write's deadline.
+// socket is a session's view of its connection: writes are serialized (gws writes
+// too, so the order of a close frame and data matters) and bounded by the
+// connection's deadlineConn; a failed write closes the connection (gws does that),
+// which ends in OnClose.
 type socket struct {
-	c            *gws.Conn
-	writeTimeout time.Duration
-	idleTimeout  time.Duration
-	mu           sync.Mutex
-	closing      atomic.Bool // our close frame is sent
+	c       *gws.Conn
+	dc      *deadlineConn
+	mu      sync.Mutex
+	closing atomic.Bool // our close frame is sent
 }
 
 func (s *socket) write(f func() error) error {
@@ -137,12 +132,7 @@ func (s *socket) write(f func() error) error {
 	if s.closing.Load() {
 		return gws.ErrConnClosed // nothing may follow a close frame
 	}
-	_ = s.c.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-	err := f()
-	if err == nil {
-		_ = s.c.SetWriteDeadline(time.Now().Add(s.idleTimeout))
-	}
-	return err
+	return f()
 }
 
 func (s *socket) WriteText(parts ...[]byte) error {
@@ -180,7 +170,7 @@ func (s *socket) Close(code uint16, reason string) {
 		s.mu.Unlock()
 		return
 	}
-	_ = s.c.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
+	s.dc.pin(time.Now().Add(closeWriteTimeout))
 	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
 	err := s.c.WriteMessage(gws.OpcodeCloseConnection, append(payload, reason...))
 	s.mu.Unlock()
@@ -189,8 +179,8 @@ func (s *socket) Close(code uint16, reason string) {
 	}
 	// gws answers the client's close frame with one of its own; after ours that
 	// would be a second close frame, which browsers reject (they then report 1006,
-	// not our code). A write deadline in the past makes that answer fail, and gws
-	// closes the connection as it would have anyway.
-	_ = s.c.SetWriteDeadline(time.Unix(1, 0))
+	// not our code). Refusing it makes gws close the connection as it would have
+	// anyway.
+	s.dc.refuseWrites()
 	_ = s.c.SetReadDeadline(time.Now().Add(closeReplyTimeout))
 }
