@@ -30,6 +30,7 @@ if [ "$fuzztime" != "0" ] && [ $# -eq 0 ]; then
 		./gateway/wire:FuzzDecodeClientFrame \
 		./gateway/wire:FuzzParseOffset \
 		./gateway/auth:FuzzVerify \
+		./gateway/client:FuzzDecodeFrame \
 		./streams:FuzzParseIngress \
 		./config:FuzzLoad; do
 		pkg="${target%%:*}" fn="${target##*:}"

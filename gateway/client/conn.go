@@ -451,7 +451,7 @@ type inFrame struct {
 	Topic    string          `json:"topic"`
 	From     string          `json:"from"`
 	TS       int64           `json:"ts"`
-	Data     json.RawMessage `json:"data"` // Unmarshal copies it out of the pooled message
+	Data     json.RawMessage `json:"data"` // both decoders copy it out of the pooled message
 	Complete bool            `json:"complete"`
 	Code     string          `json:"code"`
 	Reason   string          `json:"reason"`
@@ -462,8 +462,11 @@ type inFrame struct {
 // skipped: a newer node may send frames this client does not know.
 func (e *events) frame(line []byte) {
 	var f inFrame
-	if json.Unmarshal(line, &f) != nil {
-		return
+	if !decodeFrame(line, &f) {
+		f = inFrame{} // the fast path may have set fields before it gave up
+		if json.Unmarshal(line, &f) != nil {
+			return
+		}
 	}
 	c := e.c
 	switch f.Type {
