@@ -20,7 +20,6 @@ type Handle struct {
 	done       chan struct{} // closed when the actor has stopped
 	peerClosed atomic.Bool
 	overflowed atomic.Bool
-	sock       atomic.Pointer[Socket]
 	slotHeld   atomic.Bool // a slot of limits.max_sessions_per_user
 }
 
@@ -50,14 +49,6 @@ func (h *Handle) PeerClosed() {
 	h.peerClosed.Store(true)
 	releaseAll(h.out.close())
 	h.sys.sys.Root.Poison(h.pid.Load())
-}
-
-// Pong answers a client's ping; called on the read goroutine. It goes through the
-// session's socket so that it is ordered with, and bounded like, every other write.
-func (h *Handle) Pong(payload []byte) {
-	if s := h.sock.Load(); s != nil {
-		_ = (*s).Pong(payload)
-	}
 }
 
 func (h *Handle) closeWith(code uint16, reason string) {

@@ -61,9 +61,8 @@ type Acks interface {
 type Socket interface {
 	// WriteText writes one text message made of parts, concatenated.
 	WriteText(parts ...[]byte) error
-	// Ping and Pong write those control frames.
+	// Ping pings the client (or closes a connection whose client went silent).
 	Ping() error
-	Pong(payload []byte) error
 	// Close sends a close frame with code and reason and closes the connection.
 	Close(code uint16, reason string)
 }
@@ -118,6 +117,10 @@ type System struct {
 	nowMs    func() int64
 	parts    sync.Pool // [][]byte scratch for coalesced writes
 	dispatch *dispatcher
+
+	spawnMu      sync.Mutex // serializes Open's Spawn: sessionProps's producer reads spawning
+	spawning     *session
+	sessionProps *actor.Props
 
 	mu      sync.Mutex
 	stopped bool
@@ -178,6 +181,7 @@ func New(cfg Config, deps Deps) *System {
 		deps.Log.Error("session panicked; closing it with 1011", "reason", reason)
 		return actor.StopDirective
 	})
+	s.sessionProps = s.newSessionProps()
 	for i := 0; i < cfg.Shards; i++ {
 		props := actor.PropsFromProducer(func() actor.Actor { return newShard(s) }, actor.WithDispatcher(s.dispatch))
 		s.shards = append(s.shards, s.sys.Root.Spawn(props))

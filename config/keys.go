@@ -58,7 +58,7 @@ var keyTable = []keyDef{
 	{name: "gateway.write_timeout", def: 5 * time.Second, help: "deadline of one WebSocket write", check: durMin(1)},
 	{name: "gateway.handshake_timeout", def: 10 * time.Second, help: "deadline of the HTTP request and WebSocket upgrade", check: durMin(1)},
 	{name: "gateway.ping_timeout", def: 60 * time.Second, help: "a session that sends nothing, not even a ping, for this long is closed", check: durMin(1)},
-	{name: "gateway.read_buffer_size", def: 1024, help: "per-connection read buffer in bytes", check: intMin(256)},
+	{name: "gateway.read_buffer_size", def: 256, help: "per-connection read buffer in bytes (frames larger than it are read straight into their own buffer)", check: intMin(256)},
 	{name: "cluster.node_ttl", def: 15 * time.Second, help: "a node that has not heartbeated for this long is declared dead and cleaned up", check: durMin(time.Second)},
 	{name: "presence.debounce", def: 5 * time.Second, help: "a user whose last session closed is announced offline only if not back within this", check: durMin(0)},
 	{name: "delivery.ack_timeout", def: time.Duration(0), help: "user pushes no device acked within this go to herald:undelivered (0: off)", check: durMin(0)},

@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/binary"
 	"errors"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,13 +19,14 @@ type events struct {
 	metrics     *Metrics
 }
 
-// alive extends the read deadline on any sign of life, unless this side has sent
-// its close frame: then the deadline set by Close bounds the wait for the reply.
+// alive notes a sign of life from the client. It only stores the time: a read
+// deadline set here would re-arm a timer on every frame and, run on the read
+// goroutine, grow the stack every idle connection parks with past 2 KiB. The
+// session's pinger closes a connection silent for the ping timeout (socket.Ping).
 func (e *events) alive(c *gws.Conn) {
-	if st, ok := c.Session().(*handleStorage); ok && st.sock != nil && st.sock.closing.Load() {
-		return
+	if st, ok := c.Session().(*handleStorage); ok && st.sock != nil {
+		st.sock.lastSeen.Store(time.Now().UnixNano())
 	}
-	_ = c.SetReadDeadline(time.Now().Add(e.pingTimeout))
 }
 
 func (e *events) OnOpen(c *gws.Conn) { e.alive(c) }
@@ -40,10 +40,6 @@ func (e *events) OnClose(c *gws.Conn, err error) {
 	if errors.As(err, &code) && code.Uint16() == 1009 {
 		e.metrics.OversizeFrames.Inc()
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		e.metrics.IdleClosed.Inc() // the read deadline of gateway.ping_timeout passed
-	}
 	if h := handleOf(c); h != nil {
 		h.PeerClosed()
 	}
@@ -51,8 +47,8 @@ func (e *events) OnClose(c *gws.Conn, err error) {
 
 func (e *events) OnPing(c *gws.Conn, payload []byte) {
 	e.alive(c)
-	if h := handleOf(c); h != nil {
-		h.Pong(payload)
+	if st, ok := c.Session().(*handleStorage); ok && st.sock != nil {
+		st.sock.owePong(payload)
 	}
 }
 
@@ -120,10 +116,14 @@ func handleOf(c *gws.Conn) *actors.Handle {
 // connection's deadlineConn; a failed write closes the connection (gws does that),
 // which ends in OnClose.
 type socket struct {
-	c       *gws.Conn
-	dc      *deadlineConn
-	mu      sync.Mutex
-	closing atomic.Bool // our close frame is sent
+	c           *gws.Conn
+	dc          *deadlineConn
+	idleTimeout time.Duration // gateway.ping_timeout
+	metrics     *Metrics
+	mu          sync.Mutex
+	closing     atomic.Bool            // our close frame is sent
+	lastSeen    atomic.Int64           // unix ns of the client's last frame of any kind
+	pong        atomic.Pointer[[]byte] // the payload of the ping to answer next
 }
 
 func (s *socket) write(f func() error) error {
@@ -144,12 +144,36 @@ func (s *socket) WriteText(parts ...[]byte) error {
 	})
 }
 
+// errIdle: the client sent nothing, not even a pong, for the ping timeout.
+var errIdle = errors.New("gateway: client silent for the ping timeout")
+
+// Ping pings the client, or closes the connection when the client has sent nothing
+// for the ping timeout (a dead peer, or one that does not answer pings). The
+// session pings every third of the timeout, so a silent client is cut between one
+// and four thirds of it after its last frame.
 func (s *socket) Ping() error {
+	if time.Since(time.Unix(0, s.lastSeen.Load())) > s.idleTimeout {
+		s.metrics.IdleClosed.Inc()
+		_ = s.c.NetConn().Close() // the read loop ends, and OnClose tears down
+		return errIdle
+	}
 	return s.write(func() error { return s.c.WritePing(nil) })
 }
 
-func (s *socket) Pong(payload []byte) error {
-	return s.write(func() error { return s.c.WritePong(payload) })
+// owePong answers a ping from the read goroutine without writing there: a write
+// grows the stack every idle connection parks with past 2 KiB (a go statement runs
+// on the system stack). While a pong is on its way, a newer ping only replaces its
+// payload (RFC 6455 5.5.3 allows answering only the latest), so a client flooding
+// pings holds at most one goroutine.
+func (s *socket) owePong(payload []byte) {
+	if s.pong.Swap(&payload) == nil {
+		go s.sendPong()
+	}
+}
+
+func (s *socket) sendPong() {
+	p := s.pong.Swap(nil)
+	_ = s.write(func() error { return s.c.WritePong(*p) })
 }
 
 // closeWriteTimeout bounds the close frame (a client that stopped reading does not

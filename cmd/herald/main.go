@@ -31,6 +31,7 @@ see README.md.
 `
 
 func main() {
+	execWithSmallStacks(os.Args[1:])
 	logging.Disable() // go-redis would print every failed dial; we count and rate-limit our own
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
