@@ -124,6 +124,7 @@ type socket struct {
 	closing     atomic.Bool            // our close frame is sent
 	lastSeen    atomic.Int64           // unix ns of the client's last frame of any kind
 	pong        atomic.Pointer[[]byte] // the payload of the ping to answer next
+	ponging     atomic.Bool            // a goroutine is answering pings
 }
 
 func (s *socket) write(f func() error) error {
@@ -162,18 +163,28 @@ func (s *socket) Ping() error {
 
 // owePong answers a ping from the read goroutine without writing there: a write
 // grows the stack every idle connection parks with past 2 KiB (a go statement runs
-// on the system stack). While a pong is on its way, a newer ping only replaces its
-// payload (RFC 6455 5.5.3 allows answering only the latest), so a client flooding
-// pings holds at most one goroutine.
+// on the system stack). One goroutine at a time answers; pings that arrive while it
+// is busy only replace the payload it answers next (RFC 6455 5.5.3 allows answering
+// only the latest), so a client flooding pings holds at most one goroutine.
 func (s *socket) owePong(payload []byte) {
-	if s.pong.Swap(&payload) == nil {
-		go s.sendPong()
+	s.pong.Store(&payload)
+	if s.ponging.CompareAndSwap(false, true) {
+		go s.sendPongs()
 	}
 }
 
-func (s *socket) sendPong() {
-	p := s.pong.Swap(nil)
-	_ = s.write(func() error { return s.c.WritePong(*p) })
+func (s *socket) sendPongs() {
+	for {
+		if p := s.pong.Swap(nil); p != nil {
+			_ = s.write(func() error { return s.c.WritePong(*p) })
+		}
+		s.ponging.Store(false)
+		// A ping stored after the Swap but before the Store found ponging set and
+		// left its answer to this goroutine.
+		if s.pong.Load() == nil || !s.ponging.CompareAndSwap(false, true) {
+			return
+		}
+	}
 }
 
 // closeWriteTimeout bounds the close frame (a client that stopped reading does not
