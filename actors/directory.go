@@ -76,8 +76,8 @@ func (d *shard) deliver(ctx actor.Context, m *deliver) {
 		d.woken[i] = nil
 	}
 	d.woken = d.woken[:0]
-	if cap(d.woken) > 4096 {
-		d.woken = nil // don't keep a broadcast's worth of scratch
+	if cap(d.woken) > 1<<16 {
+		d.woken = nil // keep a 10,000-subscriber topic's scratch, not a burst's beyond it
 	}
 	m.accepted.release()
 	m.written.release()
