@@ -53,7 +53,6 @@ func (s countingSocket) WriteText(parts ...[]byte) error {
 	return nil
 }
 func (countingSocket) Ping() error          { return nil }
-func (countingSocket) Pong([]byte) error    { return nil }
 func (countingSocket) Close(uint16, string) {}
 
 func newBenchSystem(tb testing.TB) *System {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
@@ -153,5 +154,55 @@ func TestSubDueWritesLatePushesOnce(t *testing.T) {
 		if got := sb.due(o(st.off), m); got != st.want {
 			t.Fatalf("due(%d) = %v, want %v", st.off, got, st.want)
 		}
+	}
+}
+
+// wakeRecorder is the shard's actor context in a test: it notes, for every wake a
+// session gets, how many pushes were queued on that session at that moment.
+type wakeRecorder struct {
+	actor.Context
+	queuedAtWake map[*actor.PID][]int
+	byPID        map[*actor.PID]*Handle
+}
+
+func (w *wakeRecorder) Send(pid *actor.PID, msg any) {
+	if _, ok := msg.(wake); ok {
+		h := w.byPID[pid]
+		h.out.mu.Lock()
+		w.queuedAtWake[pid] = append(w.queuedAtWake[pid], len(h.out.items))
+		h.out.mu.Unlock()
+	}
+}
+
+// A session with several pushes in one delivered batch is woken once, after all
+// of them are queued, so that it writes them as one message (PROTOCOL.md section 4)
+// instead of writing the first while the rest queue.
+func TestShardWakesASessionOnceItsWholeBatchIsQueued(t *testing.T) {
+	d := newShard(nil)
+	rec := &wakeRecorder{queuedAtWake: map[*actor.PID][]int{}, byPID: map[*actor.PID]*Handle{}}
+	var batch []*wire.Push
+	for i, user := range []string{"alice", "bob"} {
+		h := &Handle{user: wire.User(user)}
+		h.out.limit = 1 << 20
+		pid := actor.NewPID("test", user)
+		h.pid.Store(pid)
+		rec.byPID[pid] = h
+		d.byRcpt[h.user] = []*Handle{h}
+		for j := 0; j < 3+i; j++ { // alice 3 pushes, bob 4, interleaved below
+			p := &wire.Push{Recipient: h.user, Offset: wire.Offset{Ms: uint64(j + 1)}}
+			p.Encode()
+			batch = append(batch, p)
+		}
+	}
+	batch[1], batch[4] = batch[4], batch[1]
+	d.deliver(rec, &deliver{pushes: batch})
+	for pid, queued := range rec.queuedAtWake {
+		want := len(rec.byPID[pid].out.items)
+		if len(queued) != 1 || queued[0] != want {
+			t.Errorf("%s: woken with %v pushes queued, want once with all %d", pid.Id, queued, want)
+		}
+	}
+	if len(rec.queuedAtWake) != 2 {
+		t.Errorf("%d sessions woken, want 2", len(rec.queuedAtWake))
 	}
 }
