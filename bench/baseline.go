@@ -21,6 +21,8 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/pflag"
+
+	"github.com/herald-push/herald/streams/redisserver"
 )
 
 // The baseline is the machine's own ceiling: a bare gws server, in its own process,
@@ -361,7 +363,7 @@ func (s *baselineServer) runJob(ctx context.Context, job *baselineJob) {
 func (r *runner) startBaselineServer(ctx context.Context, e *env, dir string) error {
 	var lastErr error
 	for try := 0; try < 3; try++ {
-		port, err := freePort()
+		port, err := redisserver.FreePort()
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/herald-push/herald/streams"
+	"github.com/herald-push/herald/streams/redisserver"
 )
 
 // Server kinds a scenario runs against.
@@ -242,7 +243,7 @@ func (r *runner) startEnv(ctx context.Context, kind string, nodes int, dir strin
 func (r *runner) startNode(ctx context.Context, e *env, i int, dir string) (*serverProc, error) {
 	var lastErr error
 	for try := 0; try < 3; try++ {
-		port, err := freePort()
+		port, err := redisserver.FreePort()
 		if err != nil {
 			return nil, err
 		}

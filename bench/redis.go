@@ -1,10 +1,7 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/streams/redisserver"
 )
 
 // redisProc is a throw-away redis-server on a free loopback port, started the way
@@ -32,34 +31,11 @@ type redisProc struct {
 	done chan struct{}
 }
 
-// redisServerBinary finds redis-server: $HERALD_REDIS_SERVER, else PATH, /usr/bin,
-// /usr/sbin (as streams/redistest.ServerBinary does).
-func redisServerBinary() (string, error) {
-	if p := os.Getenv("HERALD_REDIS_SERVER"); p != "" {
-		if _, err := exec.LookPath(p); err != nil {
-			return "", fmt.Errorf("HERALD_REDIS_SERVER=%q is not an executable: %v", p, err)
-		}
-		return p, nil
-	}
-	cands := []string{}
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		cands = append(cands, p)
-	}
-	cands = append(cands, "/usr/bin/redis-server", "/usr/sbin/redis-server")
-	for _, c := range cands {
-		if fi, err := os.Stat(c); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return c, nil
-		}
-	}
-	return "", errors.New("redis-server not found (looked in $HERALD_REDIS_SERVER, PATH, /usr/bin, /usr/sbin); " +
-		"install Debian's redis-server (scripts/ensure-redis.sh), set HERALD_REDIS_SERVER, or pass --redis ADDR")
-}
-
 // startRedis starts redis-server with its data and log in dir.
 func startRedis(dir string) (*redisProc, error) {
-	bin, err := redisServerBinary()
+	bin, err := redisserver.Binary()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w; or pass --redis ADDR", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -67,7 +43,7 @@ func startRedis(dir string) (*redisProc, error) {
 	r := &redisProc{bin: bin, dir: dir, log: filepath.Join(dir, "redis.log")}
 	var lastErr error
 	for try := 0; try < 5; try++ {
-		port, err := freePort()
+		port, err := redisserver.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +90,7 @@ func (r *redisProc) launch(port int) (retry bool, err error) {
 			return strings.Contains(tail, "already in use"), fmt.Errorf("redis-server on port %d exited during startup (%v):\n%s", port, cmd.ProcessState, tail)
 		default:
 		}
-		if info, err := rawRedis(r.Addr, "INFO", "server"); err == nil &&
+		if info, err := redisserver.Do(r.Addr, "", "INFO", "server"); err == nil &&
 			strings.Contains(info, "\nprocess_id:"+strconv.Itoa(cmd.Process.Pid)+"\r\n") {
 			return false, nil
 		}
@@ -136,61 +112,6 @@ func (r *redisProc) Kill() {
 	}
 	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
 	<-r.done
-}
-
-// rawRedis sends one command over a fresh connection and returns a simple or bulk
-// string reply (for readiness checks, without a client library).
-func rawRedis(addr string, args ...string) (string, error) {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&buf, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := conn.Write(buf.Bytes()); err != nil {
-		return "", err
-	}
-	br := bufio.NewReader(conn)
-	line, err := br.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	line = strings.TrimSuffix(line, "\r\n")
-	switch {
-	case line == "":
-		return "", errors.New("empty reply")
-	case line[0] == '+' || line[0] == ':':
-		return line[1:], nil
-	case line[0] == '-':
-		return "", errors.New(line[1:])
-	case line[0] == '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return "", fmt.Errorf("bad bulk reply %q", line)
-		}
-		b := make([]byte, n+2)
-		if _, err := io.ReadFull(br, b); err != nil {
-			return "", err
-		}
-		return string(b[:n]), nil
-	}
-	return "", fmt.Errorf("unexpected reply %q", line)
-}
-
-// freePort picks a free loopback port. It is released before use, so another
-// process may take it; callers retry.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tailFile returns the last n lines written to path after offset off.

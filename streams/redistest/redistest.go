@@ -10,10 +10,7 @@
 package redistest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,6 +25,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/streams/redisserver"
 )
 
 const (
@@ -100,57 +99,24 @@ func start(tb testing.TB, opts Options, cluster bool) *Server {
 	return nil
 }
 
-// ServerBinary returns the redis-server to use: $HERALD_REDIS_SERVER, else
-// redis-server from PATH, /usr/bin or /usr/sbin.
+// ServerBinary returns the redis-server to use (redisserver.Binary).
 func ServerBinary() (string, error) {
-	if p := os.Getenv("HERALD_REDIS_SERVER"); p != "" {
-		if _, err := exec.LookPath(p); err != nil {
-			return "", fmt.Errorf("redistest: HERALD_REDIS_SERVER=%q is not an executable: %v", p, err)
-		}
-		return p, nil
+	bin, err := redisserver.Binary()
+	if err != nil {
+		return "", fmt.Errorf("redistest: %w", err)
 	}
-	if p, err := findBinary("redis-server", ""); err == nil {
-		return p, nil
-	}
-	return "", errors.New("redistest: redis-server not found (looked in $HERALD_REDIS_SERVER, PATH, /usr/bin, /usr/sbin); " +
-		"install Debian's redis-server (apt-get install redis-server, or run scripts/ensure-redis.sh) or set HERALD_REDIS_SERVER")
-}
-
-// findBinary looks for name next to sibling (if set), then in PATH, /usr/bin, /usr/sbin.
-func findBinary(name, sibling string) (string, error) {
-	cands := []string{}
-	if sibling != "" {
-		cands = append(cands, filepath.Join(filepath.Dir(sibling), name))
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		cands = append(cands, p)
-	}
-	cands = append(cands, "/usr/bin/"+name, "/usr/sbin/"+name)
-	for _, c := range cands {
-		if fi, err := os.Stat(c); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return c, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found", name)
+	return bin, nil
 }
 
 // freePorts picks a free loopback port (and a second one for the cluster
 // bus). The ports are released before redis binds them, so a race with
 // another process is possible; start retries on "address in use".
 func freePorts(cluster bool) (port, bus int, err error) {
-	pick := func() (int, error) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port, nil
-	}
-	if port, err = pick(); err != nil || !cluster {
+	if port, err = redisserver.FreePort(); err != nil || !cluster {
 		return port, 0, err
 	}
 	for bus == 0 || bus == port {
-		if bus, err = pick(); err != nil {
+		if bus, err = redisserver.FreePort(); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -347,64 +313,10 @@ func (s *Server) isOurs(pid int) bool {
 	return err == nil && strings.Contains(info, "\nprocess_id:"+strconv.Itoa(pid)+"\r\n")
 }
 
-// do sends one command (after AUTH, if a password is set) with a tiny RESP2
-// client and returns the reply of a simple/bulk string reply.
+// do sends one command with a tiny RESP client (redisserver.Do), after AUTH when
+// a password is set.
 func (s *Server) do(args ...string) (string, error) {
-	conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	var buf bytes.Buffer
-	write := func(args ...string) {
-		fmt.Fprintf(&buf, "*%d\r\n", len(args))
-		for _, a := range args {
-			fmt.Fprintf(&buf, "$%d\r\n%s\r\n", len(a), a)
-		}
-	}
-	if s.password != "" {
-		write("AUTH", s.password)
-	}
-	write(args...)
-	if _, err := conn.Write(buf.Bytes()); err != nil {
-		return "", err
-	}
-	r := bufio.NewReader(conn)
-	if s.password != "" {
-		if _, err := readReply(r); err != nil {
-			return "", fmt.Errorf("AUTH: %w", err)
-		}
-	}
-	return readReply(r)
-}
-
-func readReply(r *bufio.Reader) (string, error) {
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	line = strings.TrimSuffix(line, "\r\n")
-	if line == "" {
-		return "", errors.New("empty reply")
-	}
-	switch line[0] {
-	case '+', ':':
-		return line[1:], nil
-	case '-':
-		return "", errors.New(line[1:]) // e.g. "LOADING ..." while the AOF loads
-	case '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return "", fmt.Errorf("bad bulk reply %q", line)
-		}
-		b := make([]byte, n+2)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return "", err
-		}
-		return string(b[:n]), nil
-	}
-	return "", fmt.Errorf("unexpected reply %q", line)
+	return redisserver.Do(s.Addr, s.password, args...)
 }
 
 // Cluster is a 3-master Redis Cluster (no replicas) of throw-away servers.
@@ -425,7 +337,7 @@ func StartCluster(tb testing.TB) *Cluster {
 		c.Nodes = append(c.Nodes, n)
 		c.Addrs = append(c.Addrs, n.Addr)
 	}
-	cli, err := findBinary("redis-cli", c.Nodes[0].bin)
+	cli, err := redisserver.Find("redis-cli", c.Nodes[0].bin)
 	if err != nil {
 		tb.Fatal("redistest: redis-cli not found (needed by StartCluster; Debian package redis-tools, pulled in by redis-server)")
 	}
