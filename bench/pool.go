@@ -135,6 +135,16 @@ type connectSummary struct {
 	Start, End        time.Time
 }
 
+// connectAll is connect for the scenarios that need every client: one that does
+// not connect fails the scenario.
+func (p *clientPool) connectAll(ctx context.Context, concurrency int) (connectSummary, error) {
+	cs, err := p.connect(ctx, concurrency)
+	if err == nil && cs.Failed > 0 {
+		err = fmt.Errorf("%d of %d clients did not connect; first error: %s", cs.Failed, cs.Connected+cs.Failed, cs.FirstError)
+	}
+	return cs, err
+}
+
 // connect dials every client, concurrency in flight over all groups.
 func (p *clientPool) connect(ctx context.Context, concurrency int) (connectSummary, error) {
 	res := make([]ConnectResult, len(p.groups))

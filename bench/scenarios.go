@@ -158,12 +158,9 @@ func (r *runner) deliveryRun(ctx context.Context, o deliveryOpts, sr *ScenarioRe
 	defer mon.halt()
 
 	mon.setPhase("connect")
-	cs, err := pool.connect(ctx, r.cfg.Concurrency)
+	cs, err := pool.connectAll(ctx, r.cfg.Concurrency)
 	if err != nil {
 		return err
-	}
-	if cs.Failed > 0 {
-		return fmt.Errorf("%d of %d clients did not connect; first error: %s", cs.Failed, clients, cs.FirstError)
 	}
 	sr.add("connect_s", "time to connect all clients", cs.End.Sub(cs.Start).Seconds(), "s")
 
@@ -670,12 +667,8 @@ func (r *runner) idleScenario(ctx context.Context, kind string, dirOf func(strin
 		mon := r.startMonitor(sr, e, pool, 1)
 		defer mon.halt()
 		mon.setPhase("connect")
-		cs, err := pool.connect(ctx, r.cfg.Concurrency)
-		if err != nil {
+		if _, err := pool.connectAll(ctx, r.cfg.Concurrency); err != nil {
 			return err
-		}
-		if cs.Failed > 0 {
-			return fmt.Errorf("%d of %d clients did not connect; first error: %s", cs.Failed, clients, cs.FirstError)
 		}
 		mon.setPhase("hold")
 		select {

@@ -108,35 +108,15 @@ func evaluateTargets(r *Results) {
 			note := size(want) + fmt.Sprintf(", hold %.0f s", s.Params.HoldS)
 			s.target("server RSS per idle connection <= 8 KiB", fmt.Sprintf("%.2f KiB", v/1024), metOrMissed(v <= targetIdleRSS), note)
 		case s.Name == "unicast" && s.Params.Rate == 0:
-			v, _ := s.Figure("delivered_per_s")
-			ratio, hasRatio := s.Figure("ratio_to_baseline")
-			val := fmt.Sprintf("%s msgs/s", fmtNum(v))
-			met := v >= targetUnicastMax
-			note := size(at(10000))
-			if hasRatio {
-				val += fmt.Sprintf(", %.0f%% of baseline", ratio*100)
-				met = met && ratio >= targetUnicastRatio
-			} else {
-				note += "; no baseline at the same size in this run"
-			}
-			s.target("unicast flat out >= 40,000 msgs/s and >= 50% of baseline", val, metOrMissed(met), note)
+			s.throughputTarget("unicast flat out >= 40,000 msgs/s and >= 50% of baseline", "msgs/s", "baseline",
+				targetUnicastMax, targetUnicastRatio, size(at(10000)))
 		case s.Name == "unicast" && s.Params.Rate == 2000 && s.Latency != nil:
 			s.target("unicast p99 at 2,000 msgs/s <= 5 ms", fmt.Sprintf("%s ms", fmtNum(s.Latency.P99)), metOrMissed(s.Latency.P99 <= targetP99At2k), size(at(10000)))
 		case s.Name == "unicast" && s.Params.Rate == 20000 && s.Latency != nil:
 			s.target("unicast p99 at 20,000 msgs/s <= 25 ms", fmt.Sprintf("%s ms", fmtNum(s.Latency.P99)), metOrMissed(s.Latency.P99 <= targetP99At20k), size(at(10000)))
 		case s.Name == "broadcast" && s.Params.Rate == 0:
-			v, _ := s.Figure("delivered_per_s")
-			ratio, hasRatio := s.Figure("ratio_to_baseline")
-			val := fmt.Sprintf("%s deliveries/s", fmtNum(v))
-			met := v >= targetBroadcast
-			note := size(at(10000))
-			if hasRatio {
-				val += fmt.Sprintf(", %.0f%% of baseline", ratio*100)
-				met = met && ratio >= targetBroadcastRatio
-			} else {
-				note += "; no baseline-broadcast at the same size in this run"
-			}
-			s.target("broadcast >= 150,000 deliveries/s and >= 80% of baseline", val, metOrMissed(met), note)
+			s.throughputTarget("broadcast >= 150,000 deliveries/s and >= 80% of baseline", "deliveries/s", "baseline-broadcast",
+				targetBroadcast, targetBroadcastRatio, size(at(10000)))
 		case s.Name == "connect":
 			v, _ := s.Figure("sessions_per_s")
 			s.target("connect >= 5,000 sessions/s", fmt.Sprintf("%s sessions/s", fmtNum(v)), metOrMissed(v >= targetConnect), size(""))
@@ -199,4 +179,20 @@ func printTargets(w io.Writer, r *Results) {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// throughputTarget judges a flat-out rate against its floor and, when the run
+// had the baseline at the same size, its ratio to the baseline.
+func (s *ScenarioResult) throughputTarget(name, unit, baseline string, floor, minRatio float64, note string) {
+	v, _ := s.Figure("delivered_per_s")
+	ratio, hasRatio := s.Figure("ratio_to_baseline")
+	val := fmt.Sprintf("%s %s", fmtNum(v), unit)
+	met := v >= floor
+	if hasRatio {
+		val += fmt.Sprintf(", %.0f%% of baseline", ratio*100)
+		met = met && ratio >= minRatio
+	} else {
+		note += "; no " + baseline + " at the same size in this run"
+	}
+	s.target(name, val, metOrMissed(met), note)
 }
