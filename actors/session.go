@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -157,7 +158,7 @@ func (s *session) start(c actor.Context) {
 			root.Send(self, &closeReq{code: wire.CloseTokenExpired, reason: "token expired"})
 		})
 	}
-	s.pinger = time.AfterFunc(s.sys.cfg.PingInterval, func() { root.Send(self, pingTick{}) })
+	s.pinger = time.AfterFunc(firstPing(s.sys.cfg.PingInterval), func() { root.Send(self, pingTick{}) })
 	user := s.subscribe(c, s.h.user)
 	for _, t := range s.spec.Topics { // the token's server-side subscriptions
 		if wire.ValidName(t) == nil && s.subs.get(wire.Topic(t)) == nil {
@@ -175,6 +176,14 @@ func (s *session) start(c actor.Context) {
 			root.Send(self, ready)
 		}
 	})
+}
+
+// firstPing is when a new session first pings its client: at a random point of the
+// second half of the interval, then every interval. Sessions opened together (the
+// clients of a failed node reconnecting, a load test) would otherwise ping
+// together for as long as they live: 10,000 pings and pongs in the same second.
+func firstPing(interval time.Duration) time.Duration {
+	return interval/2 + rand.N(interval/2+1)
 }
 
 // acquireSlot takes one of the user's session slots, waiting out Redis outages; it

@@ -164,23 +164,41 @@ func parseOptional(p *wire.Push, str func(string) (string, bool)) error {
 	return nil
 }
 
-// historyValues are the fields of p's history entry.
-func historyValues(p *wire.Push) []any {
-	v := make([]any, 0, 10)
-	v = append(v, histID, p.ID, histData, p.Data, histTS, p.TS)
+// historyFieldCount is the number of arguments historyFields writes for p.
+func historyFieldCount(p *wire.Push) int {
+	n := 6
 	if p.From != "" {
-		v = append(v, histFrom, p.From)
+		n += 2
 	}
 	if p.Expire != 0 {
-		v = append(v, histExpire, p.Expire)
+		n += 2
 	}
-	return v
+	return n
 }
 
-// inboxValues are the fields of p's entry in a node inbox: the history fields plus
-// the recipient and the offset.
-func inboxValues(p *wire.Push) []any {
-	return append(historyValues(p), inboxRcpt, p.Recipient.String(), inboxOff, p.Offset.String())
+// historyFields writes the fields of p's history entry to a (historyFieldCount(p)
+// long).
+func historyFields(a []any, p *wire.Push) {
+	a[0], a[1], a[2], a[3], a[4], a[5] = histID, p.ID, histData, p.Data, histTS, p.TS
+	i := 6
+	if p.From != "" {
+		a[i], a[i+1] = histFrom, p.From
+		i += 2
+	}
+	if p.Expire != 0 {
+		a[i], a[i+1] = histExpire, p.Expire
+	}
+}
+
+// inboxFieldCount is the number of arguments inboxFields writes for p.
+func inboxFieldCount(p *wire.Push) int { return historyFieldCount(p) + 4 }
+
+// inboxFields writes the fields of p's entry in a node inbox: the history fields
+// plus the recipient and the offset.
+func inboxFields(a []any, p *wire.Push) {
+	n := historyFieldCount(p)
+	historyFields(a, p)
+	a[n], a[n+1], a[n+2], a[n+3] = inboxRcpt, p.Recipient.String(), inboxOff, p.Offset.String()
 }
 
 // pushFromHistory rebuilds a push from a history entry of r.

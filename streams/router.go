@@ -76,7 +76,11 @@ func NewRouter(rdb redis.UniversalClient, keys Keys, cfg RouterConfig, sink Sink
 func (r *Router) Start() {
 	for p := 0; p < r.keys.Partitions(); p++ {
 		r.wg.Add(1)
-		pl := &partitionLoop{Router: r, p: p, stream: r.keys.Ingress(p), lease: r.keys.Lease(p)}
+		pl := &partitionLoop{
+			Router: r, p: p, stream: r.keys.Ingress(p), lease: r.keys.Lease(p),
+			ttl: newTTLRefresher(r.cfg.HistoryTTL), maxLenArg: int64(r.cfg.HistorySize), ttlArg: r.cfg.HistoryTTL.Milliseconds(),
+			inboxMaxLenArg: int64(r.cfg.InboxMaxLen),
+		}
 		go func() {
 			defer r.wg.Done()
 			pl.run()
@@ -117,6 +121,15 @@ type partitionLoop struct {
 	reclaimAt time.Time
 	trimAt    time.Time
 	retryOwn  bool // re-read this consumer's own pending entries before new ones
+	// Batches between round trips of cycle: read, history not appended yet; and
+	// history appended, not handed off yet. Both stay pending in the group until
+	// handed off, so dropping them (on a failure or a lost lease) loses nothing.
+	fresh    []redis.XMessage
+	appended *staged
+	args     argArena
+	ttl      *ttlRefresher
+	// Boxed once: the commands' constant arguments.
+	maxLenArg, ttlArg, inboxMaxLenArg any
 }
 
 // ingressTrimEvery is how often the lease holder trims its partition behind the
@@ -136,6 +149,7 @@ var releaseScript = redis.NewScript(`if redis.call('get', KEYS[1]) == ARGV[1] th
 
 func (l *partitionLoop) run() {
 	defer l.release()
+	defer l.flush(context.Background()) // the batches in flight, before the lease goes
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
 	for !l.stopped() {
 		err := l.step(context.Background())
@@ -144,6 +158,7 @@ func (l *partitionLoop) run() {
 			continue
 		}
 		if isNoGroup(err) {
+			l.ttl.clear() // Redis lost its data: every history stream is new
 			err = createGroup(context.Background(), l.rdb, l.stream, groupRouter)
 			if err == nil {
 				continue
@@ -158,6 +173,7 @@ func (l *partitionLoop) run() {
 // step does one unit of work: keep the lease, reclaim, or route one batch.
 func (l *partitionLoop) step(ctx context.Context) error {
 	if err := l.keepLease(ctx); err != nil || !l.holding {
+		l.drop() // the next holder reclaims them
 		if err == nil {
 			l.health.ok("router")
 			sleepOrStop(l.cfg.LeaseTTL/3, l.stop)
@@ -172,11 +188,102 @@ func (l *partitionLoop) step(ctx context.Context) error {
 	}
 	if time.Now().After(l.reclaimAt) {
 		l.reclaimAt = time.Now().Add(l.cfg.ClaimIdle / 2)
+		if err := l.flush(ctx); err != nil {
+			return err
+		}
 		if err := l.reclaim(ctx); err != nil {
 			return err
 		}
 	}
-	return l.readBatch(ctx)
+	if l.retryOwn {
+		l.drop()
+		return l.readBatch(ctx)
+	}
+	if l.fresh == nil && l.appended == nil {
+		return l.readBatch(ctx) // blocks while there is nothing to route
+	}
+	return l.cycle(ctx, l.appended == nil || l.appended.failed == 0)
+}
+
+// cycle is one round trip of the steady state. In one pipeline it hands off the
+// batch whose history was appended in the previous round trip, appends the
+// history of the batch read in the previous round trip, and reads the next batch
+// (without blocking): a batch costs one round trip instead of three (DESIGN.md
+// "Cost per push" has the same commands one batch at a time), and on this
+// 2-core machine each round trip also waits for Redis and the router to get a core.
+// Per recipient the order holds: histories are appended, and pushes handed off,
+// batch after batch. read is false when the batch being handed off had failed
+// entries: those are retried before anything newer.
+func (l *partitionLoop) cycle(ctx context.Context, read bool) error {
+	l.args.reset() // the previous pipeline was sent
+	pipe := l.rdb.Pipeline()
+	var h *handOffCmds
+	if l.appended != nil {
+		h = l.queueHandOff(ctx, pipe, l.appended)
+		l.appended = nil
+	}
+	var st *staged
+	if l.fresh != nil {
+		st = l.queueHistory(ctx, pipe, l.fresh)
+		l.fresh = nil
+	}
+	var next *redis.XStreamSliceCmd
+	if read {
+		next = pipe.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: groupRouter, Consumer: l.cfg.Node, Streams: []string{l.stream, ">"},
+			Count: int64(l.cfg.ReadCount), Block: -1,
+		})
+	}
+	cmds, _ := pipe.Exec(ctx) // replies are checked stage by stage
+	var errs []error
+	if h != nil {
+		errs = append(errs, l.handOffDone(h, cmds))
+	}
+	if st != nil {
+		if err := l.historyDone(ctx, st); err != nil {
+			errs = append(errs, err)
+		} else {
+			l.appended = st
+		}
+	}
+	if next != nil {
+		msgs, err := l.readDone(next)
+		errs = append(errs, err)
+		l.fresh = msgs
+	}
+	if l.retryOwn || (l.appended != nil && l.appended.failed > 0) {
+		l.fresh = nil // pending: re-read after the failed entries
+	}
+	if l.retryOwn {
+		l.drop()
+	}
+	err := errors.Join(errs...)
+	if err == nil {
+		l.health.ok("router")
+	}
+	return err
+}
+
+// flush finishes the batches in flight without reading more; when it fails they
+// stay pending for the retry.
+func (l *partitionLoop) flush(ctx context.Context) error {
+	if !l.holding {
+		l.drop()
+		return nil
+	}
+	for i := 0; i < 2 && !l.retryOwn && (l.fresh != nil || l.appended != nil); i++ {
+		if err := l.cycle(ctx, false); err != nil {
+			return err
+		}
+	}
+	l.drop()
+	return nil
+}
+
+// drop forgets the batches in flight: they are pending in the group, read again by
+// the retry of this consumer's own entries or reclaimed by the next lease holder.
+func (l *partitionLoop) drop() {
+	l.fresh, l.appended = nil, nil
 }
 
 func (l *partitionLoop) keepLease(ctx context.Context) error {
@@ -254,7 +361,27 @@ func (l *partitionLoop) readBatch(ctx context.Context) error {
 		}
 		return l.retry(ctx, msgs)
 	}
-	return l.route(ctx, msgs)
+	if len(msgs) > 0 {
+		l.fresh = msgs
+	}
+	return nil
+}
+
+// readDone takes the reply of a read sent in a cycle.
+func (l *partitionLoop) readDone(c *redis.XStreamSliceCmd) ([]redis.XMessage, error) {
+	res, err := c.Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		l.retryOwn = true // the entries may be pending for us already
+		l.metrics.RedisErrors.WithLabelValues("router_read").Inc()
+		return nil, fmt.Errorf("streams: read %s: %w", l.stream, err)
+	}
+	if len(res) == 0 || len(res[0].Messages) == 0 {
+		return nil, nil
+	}
+	return res[0].Messages, nil
 }
 
 // reclaim takes over entries another consumer (a router that died) left pending
@@ -369,25 +496,53 @@ func dlqArgs(keys Keys, maxLen int, stream string, d deadLetter) *redis.XAddArgs
 // routed is one ingress entry on its way: its push and the pipeline replies.
 type routed struct {
 	id    string
+	key   string // the history stream
 	push  *wire.Push
-	add   *redis.StringCmd
+	add   *redis.Cmd
 	nodes *redis.StringSliceCmd
 }
 
-// route does the two pipelines of DESIGN.md "Cost per push" for one batch.
+func (r *routed) failed() bool { return r.add.Err() != nil || r.nodes.Err() != nil }
+
+// staged is a batch whose history append was sent: its entries and dead letters
+// with their replies.
+type staged struct {
+	batch  []routed
+	dead   []deadLetter
+	failed int // entries whose history append or presence read failed
+}
+
+// handOffCmds is a batch's hand-off on its way: the pipeline's replies are checked
+// once it ran.
+type handOffCmds struct {
+	routed   int // entries acknowledged for routing (dead letters aside)
+	failed   int
+	dead     []deadLetter
+	from, to int // its commands in the pipeline
+}
+
+// route does the two pipelines of DESIGN.md "Cost per push" for one batch, one
+// after the other: the path of retries and reclaims. New entries go through cycle,
+// which sends the same commands pipelined across batches.
 func (l *partitionLoop) route(ctx context.Context, msgs []redis.XMessage) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	batch, dead := l.parse(msgs)
-	if err := l.appendHistory(ctx, batch, dead); err != nil {
+	l.args.reset() // the previous pipeline was sent
+	pipe := l.rdb.Pipeline()
+	st := l.queueHistory(ctx, pipe, msgs)
+	_, _ = pipe.Exec(ctx) // replies are checked one by one
+	if err := l.historyDone(ctx, st); err != nil {
 		return err
 	}
-	return l.handOff(ctx, batch, dead)
+	pipe = l.rdb.Pipeline()
+	h := l.queueHandOff(ctx, pipe, st)
+	cmds, _ := pipe.Exec(ctx)
+	return l.handOffDone(h, cmds)
 }
 
-func (l *partitionLoop) parse(msgs []redis.XMessage) ([]*routed, []deadLetter) {
-	batch := make([]*routed, 0, len(msgs))
+func (l *partitionLoop) parse(msgs []redis.XMessage) ([]routed, []deadLetter) {
+	batch := make([]routed, 0, len(msgs))
 	var dead []deadLetter
 	for _, m := range msgs {
 		p, err := ParseIngress(m.ID, m.Values, l.cfg.MaxPayload)
@@ -399,29 +554,70 @@ func (l *partitionLoop) parse(msgs []redis.XMessage) ([]*routed, []deadLetter) {
 			dead = append(dead, deadLetter{id: m.ID, fields: m.Values, reason: err.Error(), class: class})
 			continue
 		}
-		batch = append(batch, &routed{id: m.ID, push: p})
+		batch = append(batch, routed{id: m.ID, push: p})
 	}
 	return batch, dead
 }
 
-// appendHistory is pipeline 1: history append, its TTL and the presence read per
-// push (one hash slot per recipient), plus the dead letters.
-func (l *partitionLoop) appendHistory(ctx context.Context, batch []*routed, dead []deadLetter) error {
-	pipe := l.rdb.Pipeline()
-	for _, r := range batch {
-		key := l.keys.History(r.push.Recipient)
-		r.add = pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: int64(l.cfg.HistorySize), Values: historyValues(r.push)})
-		pipe.PExpire(ctx, key, l.cfg.HistoryTTL)
+// queueHistory queues pipeline 1 of msgs: history append, its TTL when due, and the
+// presence read per push (one hash slot per recipient), plus the dead letters.
+func (l *partitionLoop) queueHistory(ctx context.Context, pipe redis.Pipeliner, msgs []redis.XMessage) *staged {
+	batch, dead := l.parse(msgs)
+	now := time.Now()
+	for i := range batch {
+		r := &batch[i]
+		r.key = l.keys.History(r.push.Recipient)
+		key := any(r.key)
+		r.add = pipe.Do(ctx, l.historyArgs(key, r.push)...)
+		if l.ttl.due(r.key, now) {
+			a := l.args.take(3)
+			a[0], a[1], a[2] = "pexpire", key, l.ttlArg
+			pipe.Do(ctx, a...)
+		}
 		r.nodes = pipe.SMembers(ctx, l.keys.Presence(r.push.Recipient))
 	}
 	for i := range dead {
 		dead[i].add = pipe.XAdd(ctx, dlqArgs(l.keys, l.cfg.DLQMaxLen, l.stream, dead[i]))
 	}
-	_, err := pipe.Exec(ctx)
-	if err != nil && !anySucceeded(batch) {
+	return &staged{batch: batch, dead: dead}
+}
+
+// historyArgs is the XADD of p to its history stream key, trimmed exactly to
+// history.size.
+func (l *partitionLoop) historyArgs(key any, p *wire.Push) []any {
+	a := l.args.take(5 + historyFieldCount(p))
+	a[0], a[1], a[2], a[3], a[4] = "xadd", key, "maxlen", l.maxLenArg, "*"
+	historyFields(a[5:], p)
+	return a
+}
+
+// inboxArgs is the XADD of p to a node inbox, trimmed approximately to
+// streams.inbox_max_len.
+func (l *partitionLoop) inboxArgs(inbox string, p *wire.Push) []any {
+	a := l.args.take(6 + inboxFieldCount(p))
+	a[0], a[1], a[2], a[3], a[4], a[5] = "xadd", inbox, "maxlen", "~", l.inboxMaxLenArg, "*"
+	inboxFields(a[6:], p)
+	return a
+}
+
+// historyDone checks pipeline 1's replies. When none of them worked (Redis away)
+// the batch is left to a retry; when some did, the batch is handed off without the
+// failed entries and the loop retries its own pending entries after that.
+func (l *partitionLoop) historyDone(ctx context.Context, st *staged) error {
+	for i := range st.batch {
+		if r := &st.batch[i]; r.failed() {
+			st.failed++
+			l.ttl.forget(r.key)
+		}
+	}
+	if st.failed > 0 && st.failed == len(st.batch) {
 		l.metrics.RedisErrors.WithLabelValues("history").Inc()
 		l.retryOwn = true
-		l.ackDeadLetters(ctx, dead) // else a retry would dead-letter them again
+		l.ackDeadLetters(ctx, st.dead) // else a retry would dead-letter them again
+		err := st.batch[0].add.Err()
+		if err == nil {
+			err = st.batch[0].nodes.Err()
+		}
 		return fmt.Errorf("streams: append history: %w", err)
 	}
 	return nil
@@ -442,28 +638,21 @@ func (l *partitionLoop) ackDeadLetters(ctx context.Context, dead []deadLetter) {
 	}
 }
 
-func anySucceeded(batch []*routed) bool {
-	for _, r := range batch {
-		if r.add.Err() == nil && r.nodes.Err() == nil {
-			return true
-		}
-	}
-	return false
-}
-
-// handOff delivers locally, appends to other nodes' inboxes and acknowledges, in
-// pipeline 2. Entries whose history append failed stay pending for a retry.
-func (l *partitionLoop) handOff(ctx context.Context, batch []*routed, dead []deadLetter) error {
+// queueHandOff delivers st's local pushes and queues pipeline 2: the other nodes'
+// inboxes and the acknowledgement. Entries whose history append failed stay
+// pending for a retry.
+func (l *partitionLoop) queueHandOff(ctx context.Context, pipe redis.Pipeliner, st *staged) *handOffCmds {
 	var local []*wire.Push
-	ack := make([]string, 0, len(batch)+len(dead))
-	pipe := l.rdb.Pipeline()
-	failed, now := 0, time.Now()
-	for _, r := range batch {
-		if r.add.Err() != nil || r.nodes.Err() != nil {
-			failed++
+	ack := make([]string, 0, len(st.batch)+len(st.dead))
+	h := &handOffCmds{failed: st.failed, from: pipe.Len()}
+	now := time.Now()
+	for i := range st.batch {
+		r := &st.batch[i]
+		if r.failed() {
 			continue
 		}
-		r.push.Offset = wire.MustOffset(r.add.Val())
+		id, _ := r.add.Text()
+		r.push.Offset = wire.MustOffset(id)
 		r.push.Encode()
 		l.undeliv.await(ctx, pipe, r.push, now)
 		for _, n := range r.nodes.Val() {
@@ -471,18 +660,18 @@ func (l *partitionLoop) handOff(ctx context.Context, batch []*routed, dead []dea
 				local = append(local, r.push)
 				continue
 			}
-			pipe.XAdd(ctx, &redis.XAddArgs{Stream: l.keys.Inbox(n), MaxLen: int64(l.cfg.InboxMaxLen), Approx: true, Values: inboxValues(r.push)})
+			pipe.Do(ctx, l.inboxArgs(l.keys.Inbox(n), r.push)...)
 		}
 		ack = append(ack, r.id)
 	}
-	routedOK := len(ack)
-	for _, d := range dead {
+	h.routed = len(ack)
+	for _, d := range st.dead {
 		if d.add.Err() != nil {
-			failed++
+			h.failed++
 			continue
 		}
 		ack = append(ack, d.id)
-		l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
+		h.dead = append(h.dead, d)
 	}
 	if len(local) > 0 {
 		l.local <- struct{}{}
@@ -491,15 +680,31 @@ func (l *partitionLoop) handOff(ctx context.Context, batch []*routed, dead []dea
 	if len(ack) > 0 {
 		pipe.XAck(ctx, l.stream, groupRouter, ack...)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		l.metrics.RedisErrors.WithLabelValues("handoff").Inc()
+	h.to = pipe.Len()
+	return h
+}
+
+// handOffDone checks the replies of a hand-off whose pipeline ran (cmds are the
+// whole pipeline's) and counts it.
+func (l *partitionLoop) handOffDone(h *handOffCmds, cmds []redis.Cmder) error {
+	if len(cmds) < h.to {
 		l.retryOwn = true
-		return fmt.Errorf("streams: hand off batch of %s: %w", l.stream, err)
+		return fmt.Errorf("streams: hand off batch of %s: pipeline not sent", l.stream)
 	}
-	l.metrics.PushesIn.Add(float64(routedOK))
-	if failed > 0 {
+	for _, c := range cmds[h.from:h.to] {
+		if err := c.Err(); err != nil {
+			l.metrics.RedisErrors.WithLabelValues("handoff").Inc()
+			l.retryOwn = true
+			return fmt.Errorf("streams: hand off batch of %s: %w", l.stream, err)
+		}
+	}
+	for _, d := range h.dead {
+		l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
+	}
+	l.metrics.PushesIn.Add(float64(h.routed))
+	if h.failed > 0 {
 		l.retryOwn = true
-		l.metrics.RedisErrors.WithLabelValues("history").Add(float64(failed))
+		l.metrics.RedisErrors.WithLabelValues("history").Add(float64(h.failed))
 	}
 	return nil
 }

@@ -800,3 +800,68 @@ func TestRouterDeadLetterOnceWhenBatchRetried(t *testing.T) {
 		t.Fatalf("the invalid entry is %d times in the DLQ, want once", n)
 	}
 }
+
+// A router stopped while routing hands off the batches it has in flight before it
+// lets go of its lease: nothing it read stays pending for a successor to reclaim
+// only after streams.claim_idle.
+func TestRouterStopFinishesTheBatchesInFlight(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := testCtx(t)
+	setPresence(t, e, wire.User("alice"), "self")
+	pipe := e.rdb.Pipeline()
+	for i := 0; i < 3000; i++ {
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: ingress, Values: []any{"to", "alice", "data", fmt.Sprint(i)}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := routerConfig("self")
+	cfg.ClaimIdle = time.Hour // no reclaim pass, which also finishes the batches in flight
+	sink := &fakeSink{}
+	stop := e.startRouter(t, cfg, sink)
+	sink.waitPushes(t, 100)
+	stop()
+	if n := pendingCount(t, e.rdb, ingress, "router"); n != 0 {
+		t.Fatalf("%d entries read but left pending by a stopped router", n)
+	}
+	got := sink.pushes()
+	for i, p := range got {
+		if string(p.Data) != fmt.Sprint(i) {
+			t.Fatalf("push %d is %s", i, p.Data)
+		}
+	}
+	groups, err := e.rdb.XInfoGroups(ctx, ingress).Result()
+	if err != nil || len(groups) != 1 {
+		t.Fatalf("groups %v, %v", groups, err)
+	}
+	if read := groups[0].EntriesRead; read != int64(len(got)) {
+		t.Fatalf("the router read %d entries and delivered %d", read, len(got))
+	}
+}
+
+// The history's TTL is set on a recipient's first push and not again on every push
+// (a PEXPIRE per push was a tenth of the Redis commands of a push).
+func TestRouterSetsHistoryTTLOnceNotPerPush(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := testCtx(t)
+	var last string
+	for i := 0; i < 50; i++ {
+		last = xadd(t, e.rdb, ingress, "to", "alice", "data", fmt.Sprint(i))
+	}
+	xadd(t, e.rdb, ingress, "to", "bob", "data", "1")
+	last = xadd(t, e.rdb, ingress, "to", "bob", "data", "2")
+	e.startRouter(t, routerConfig("self"), &fakeSink{})
+	waitGroupDone(t, e.rdb, ingress, "router", last)
+	for _, u := range []string{"alice", "bob"} {
+		key := e.keys.History(wire.User(u))
+		if ttl := e.rdb.PTTL(ctx, key).Val(); ttl <= 0 || ttl > time.Hour {
+			t.Errorf("%s PTTL %v, want history.ttl (1h)", key, ttl)
+		}
+	}
+	stats := e.rdb.Info(ctx, "commandstats").Val()
+	if !strings.Contains(stats, "cmdstat_pexpire:calls=2,") {
+		t.Fatalf("want 2 PEXPIREs for 2 recipients and 52 pushes; commandstats:\n%s", stats)
+	}
+}

@@ -290,10 +290,11 @@ func httpError(resp *http.Response) *HTTPError {
 // the node and replaces a connection on which nothing arrived for too long.
 func (c *Client) keepalive(ws *gws.Conn, raw net.Conn, ev *events, stop <-chan struct{}) {
 	var ping <-chan time.Time
+	var pinger *time.Timer
 	if c.cfg.PingInterval > 0 {
-		t := time.NewTicker(c.cfg.PingInterval)
-		defer t.Stop()
-		ping = t.C
+		pinger = time.NewTimer(firstPing(c.cfg.PingInterval))
+		defer pinger.Stop()
+		ping = pinger.C
 	}
 	var ackTimer *time.Timer
 	var ackDue <-chan time.Time
@@ -330,8 +331,16 @@ func (c *Client) keepalive(ws *gws.Conn, raw net.Conn, ev *events, stop <-chan s
 				return
 			}
 			_ = c.write(ws, gws.OpcodePing, nil)
+			pinger.Reset(c.cfg.PingInterval)
 		}
 	}
+}
+
+// firstPing is when a new connection first pings: at a random point of the second
+// half of the interval, then every interval. Clients that connected together (after
+// a node failed) would otherwise ping together for as long as they live.
+func firstPing(interval time.Duration) time.Duration {
+	return interval/2 + rand.N(interval/2+1)
 }
 
 // flushAcks sends the pending acks, if ws is still the live connection.

@@ -91,3 +91,20 @@ func TestBackoffBounds(t *testing.T) {
 		t.Fatalf("4001 waited %v", d)
 	}
 }
+
+// Connections opened together spread their pings over the second half of the
+// interval instead of pinging together forever.
+func TestFirstPingSpreadsOverTheSecondHalfOfTheInterval(t *testing.T) {
+	const interval = 15 * time.Second
+	lo, hi := interval, time.Duration(0)
+	for range 1000 {
+		d := firstPing(interval)
+		if d < interval/2 || d > interval {
+			t.Fatalf("first ping after %v, want within [%v, %v]", d, interval/2, interval)
+		}
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	if hi-lo < interval/4 {
+		t.Fatalf("1000 first pings all within %v..%v: not spread", lo, hi)
+	}
+}
