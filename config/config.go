@@ -30,7 +30,15 @@ type Config struct {
 	Delivery  Delivery  `koanf:"delivery"`
 	Shutdown  Shutdown  `koanf:"shutdown"`
 	Log       Log       `koanf:"log"`
+	Memory    Memory    `koanf:"memory"`
 	Debug     Debug     `koanf:"debug"`
+}
+
+// Memory tunes how the process gives memory back.
+type Memory struct {
+	// IdleTrim is how long the node must be quiet before it returns its free heap
+	// memory to the OS; 0 leaves that to the Go runtime.
+	IdleTrim time.Duration `koanf:"idle_trim"`
 }
 
 // Debug holds operator tools that are off by default.

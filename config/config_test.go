@@ -54,6 +54,7 @@ func TestDefaults(t *testing.T) {
 		Streams:   Streams{Partitions: 1, ReadCount: 500, Block: time.Second, ClaimIdle: 10 * time.Second, MaxDeliveries: 5, LeaseTTL: 5 * time.Second, InboxMaxLen: 1000000, DLQMaxLen: 100000},
 		Gateway:   Gateway{WriteTimeout: 5 * time.Second, HandshakeTimeout: 10 * time.Second, PingTimeout: 60 * time.Second, ReadBufferSize: 256},
 		Shutdown:  Shutdown{Timeout: 30 * time.Second},
+		Memory:    Memory{IdleTrim: 30 * time.Second},
 		Cluster:   Cluster{NodeTTL: 15 * time.Second},
 		Presence:  Presence{Debounce: 5 * time.Second},
 		Log:       Log{Level: "info", Format: "text"},

@@ -65,6 +65,7 @@ var keyTable = []keyDef{
 	{name: "directory.shards", def: 0, help: "session directory shards (0: GOMAXPROCS*4)", check: intMin(0)},
 	{name: "shutdown.timeout", def: 30 * time.Second, help: "drain deadline on SIGTERM", check: durMin(1)},
 	{name: "log.level", def: "info", help: "log level: debug, info, warn or error", check: oneOf("debug", "info", "warn", "error")},
+	{name: "memory.idle_trim", def: 30 * time.Second, help: "return the heap's free memory to the OS at the end of every such interval without pushes or session changes (0: leave it to the Go runtime)", check: durMin(0)},
 	{name: "debug.pprof_addr", def: "", help: "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (empty: off; never expose it)", check: optional(hostPort)},
 	{name: "log.format", def: "text", help: "log format: text or json", check: oneOf("text", "json")},
 }

@@ -53,6 +53,7 @@ type node struct {
 	inbox    *streams.Inbox
 	actors   *actors.System
 	gw       *gateway.Server
+	trim     *idleTrimmer
 	ln       net.Listener
 	served   chan struct{} // closed when the HTTP server returned; serveErr is then set
 	serveErr error
@@ -100,6 +101,7 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 		n.serveErr = n.gw.Serve(ln)
 		close(n.served)
 	}()
+	n.trim.Start()
 	return n, nil
 }
 
@@ -109,6 +111,11 @@ func (n *node) wire(opts nodeOptions) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sm, am := streams.NewMetrics(reg), actors.NewMetrics(reg)
+	trims := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_memory_trims_total", Help: "Free heap memory returned to the OS after a quiet memory.idle_trim."})
+	reg.MustRegister(trims)
+	n.trim = newIdleTrimmer(cfg.Memory.IdleTrim, metricSum(reg,
+		"herald_sessions", "herald_pushes_in_total", "herald_pushes_out_total", "herald_inbox_entries_total"), trims)
 	keys := streams.NewKeys(cfg.Redis.Prefix, cfg.Streams.Partitions)
 	health := streams.NewHealth()
 	nowMs := func() int64 { return time.Now().UnixMilli() }
@@ -188,6 +195,7 @@ func (n *node) stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("herald: stop %s: %w", step, err))
 		}
 	}
+	n.trim.Stop()
 	add("http", n.gw.Shutdown(ctx))
 	add("router", n.router.Stop(ctx))
 	add("sessions", n.actors.Drain(ctx, drainBatch, drainPause))
