@@ -21,6 +21,11 @@ type Handle struct {
 	peerClosed atomic.Bool
 	overflowed atomic.Bool
 	slotHeld   atomic.Bool // a slot of limits.max_sessions_per_user
+	// Unix nanoseconds of the session's next ping and of its token's expiry (0:
+	// none), kept by the user's directory shard (shard.clock) instead of two
+	// timers per session.
+	pingAt   atomic.Int64
+	expireAt atomic.Int64
 }
 
 // ID is the session id.

@@ -66,6 +66,10 @@ func (s *System) Open(spec SessionSpec, sock Socket) (*Handle, error) {
 		done:  make(chan struct{}),
 	}
 	h.out.limit = s.cfg.MaxPendingBytes
+	h.pingAt.Store(time.Now().Add(firstPing(s.cfg.PingInterval)).UnixNano())
+	if !spec.Expiry.IsZero() {
+		h.expireAt.Store(spec.Expiry.UnixNano())
+	}
 	s.spawnMu.Lock()
 	s.spawning = &session{sys: s, h: h, spec: spec, sock: sock}
 	h.pid.Store(s.sys.Root.Spawn(s.sessionProps))
@@ -85,7 +89,7 @@ func (s *System) newSessionProps() *actor.Props {
 			return stoppedActor{} // not reached: only Open spawns with these props
 		}
 		return s.spawning
-	}, actor.WithGuardian(s.guardian), actor.WithDispatcher(s.dispatch))
+	}, actor.WithGuardian(s.guardian), actor.WithDispatcher(s.dispatch), actor.WithMailbox(newMailbox))
 }
 
 // stoppedActor ignores everything.
@@ -106,8 +110,6 @@ type session struct {
 	gen     int       // numbers subscription attempts, to spot stale replies
 	taken   []outItem // taken from the outbox and not yet released
 	closing bool      // this side started the close
-	expiry  *time.Timer
-	pinger  *time.Timer
 	// send and publish frames
 	upRefs     map[string]*upOp
 	upInflight int
@@ -136,9 +138,7 @@ func (s *session) Receive(c actor.Context) {
 	case *upDone:
 		s.upstreamDone(m)
 	case pingTick:
-		if s.sock.Ping() == nil {
-			s.pinger.Reset(s.sys.cfg.PingInterval)
-		}
+		_ = s.sock.Ping() // a failed ping closed the connection: the session stops
 	case *closeReq:
 		s.close(m.code, m.reason)
 	case *actor.Stopping:
@@ -152,13 +152,6 @@ func (s *session) start(c actor.Context) {
 	s.subs.user = s.h.user
 	s.sys.deps.Metrics.Sessions.Inc()
 	self, root := s.self, s.root
-	if !s.spec.Expiry.IsZero() {
-		s.expiry = time.AfterFunc(time.Until(s.spec.Expiry), func() {
-			s.sys.deps.Metrics.ExpiryClosed.Inc()
-			root.Send(self, &closeReq{code: wire.CloseTokenExpired, reason: "token expired"})
-		})
-	}
-	s.pinger = time.AfterFunc(firstPing(s.sys.cfg.PingInterval), func() { root.Send(self, pingTick{}) })
 	user := s.subscribe(c, s.h.user)
 	for _, t := range s.spec.Topics { // the token's server-side subscriptions
 		if wire.ValidName(t) == nil && s.subs.get(wire.Topic(t)) == nil {
@@ -179,7 +172,8 @@ func (s *session) start(c actor.Context) {
 }
 
 // firstPing is when a new session first pings its client: at a random point of the
-// second half of the interval, then every interval. Sessions opened together (the
+// second half of the interval, then every interval (the user's directory shard
+// sends the pings, see shard.clock). Sessions opened together (the
 // clients of a failed node reconnecting, a load test) would otherwise ping
 // together for as long as they live: 10,000 pings and pongs in the same second.
 func firstPing(interval time.Duration) time.Duration {
@@ -308,12 +302,6 @@ func (s *session) close(code uint16, reason string) {
 // stopping releases everything the session holds. It runs once, whether the
 // connection closed, the node drained, or the session's handling panicked.
 func (s *session) stopping(c actor.Context) {
-	if s.expiry != nil {
-		s.expiry.Stop()
-	}
-	if s.pinger != nil {
-		s.pinger.Stop()
-	}
 	releaseAll(s.taken)
 	s.taken = nil
 	releaseAll(s.h.out.close())

@@ -125,6 +125,10 @@ type System struct {
 	mu      sync.Mutex
 	stopped bool
 	attach  sync.WaitGroup // session goroutines reading Redis
+
+	clockStop chan struct{} // ends runClock
+	clockDone chan struct{}
+	clockOnce sync.Once
 }
 
 // mailboxThroughput is how many messages an actor handles before it yields its
@@ -186,7 +190,37 @@ func New(cfg Config, deps Deps) *System {
 		props := actor.PropsFromProducer(func() actor.Actor { return newShard(s) }, actor.WithDispatcher(s.dispatch))
 		s.shards = append(s.shards, s.sys.Root.Spawn(props))
 	}
+	s.clockStop, s.clockDone = make(chan struct{}), make(chan struct{})
+	go s.runClock(clockEvery(cfg.PingInterval))
 	return s
+}
+
+// clockEvery is how often the shards look for pings due and expired tokens: every
+// second, or a quarter of the ping interval when that is shorter.
+func clockEvery(ping time.Duration) time.Duration {
+	return max(10*time.Millisecond, min(time.Second, ping/4))
+}
+
+// runClock ticks every shard until stopClock.
+func (s *System) runClock(every time.Duration) {
+	defer close(s.clockDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			for _, pid := range s.shards {
+				s.sys.Root.Send(pid, clockTick{now: now.UnixNano()})
+			}
+		case <-s.clockStop:
+			return
+		}
+	}
+}
+
+func (s *System) stopClock() {
+	s.clockOnce.Do(func() { close(s.clockStop) })
+	<-s.clockDone
 }
 
 func (s *System) shardOf(r wire.Recipient) *actor.PID {
@@ -293,6 +327,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	s.stopClock()
 	for _, pid := range s.shards {
 		_ = s.sys.Root.StopFuture(pid).Wait()
 	}

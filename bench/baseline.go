@@ -99,7 +99,7 @@ func (e baselineEvents) OnPing(c *gws.Conn, payload []byte) {
 func runBaselineServer(args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("herald bench internal-baseline-server", pflag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
-	rbuf := fs.Int("read-buffer", 256, "per-connection read buffer (Herald's default gateway.read_buffer_size)")
+	rbuf := fs.Int("read-buffer", 128, "per-connection read buffer (Herald's default gateway.read_buffer_size)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
