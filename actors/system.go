@@ -323,6 +323,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 	if already {
 		return nil
 	}
+	s.stopClock() // first: Shutdown may return at ctx below, and the clock is ours to stop
 	done := make(chan struct{})
 	go func() { s.attach.Wait(); close(done) }()
 	select {
@@ -330,7 +331,6 @@ func (s *System) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.stopClock()
 	for _, pid := range s.shards {
 		_ = s.sys.Root.StopFuture(pid).Wait()
 	}
