@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -15,7 +16,8 @@ import (
 )
 
 // Sessions opened together spread their first pings over the second half of the
-// interval (then ping every interval), instead of pinging together forever.
+// interval (then ping every interval), instead of pinging together forever: Open
+// schedules each session's first ping by firstPing.
 func TestSessionsOpenedTogetherPingApart(t *testing.T) {
 	for _, interval := range []time.Duration{time.Second, 20 * time.Second, time.Hour} {
 		seen := map[time.Duration]bool{}
@@ -29,6 +31,28 @@ func TestSessionsOpenedTogetherPingApart(t *testing.T) {
 		if len(seen) < 5 {
 			t.Errorf("interval %v: 100 sessions' first pings fall in %d of 10 slots", interval, len(seen))
 		}
+	}
+
+	const interval = 20 * time.Second
+	sys := New(Config{Node: "n", MaxPendingBytes: 1 << 20, PingInterval: interval},
+		Deps{History: nopHistory{}, Cursors: nopCursors{}, Presence: readyPresence{},
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(prometheus.NewRegistry())})
+	defer func() { _ = sys.Shutdown(context.Background()) }()
+	opened := time.Now()
+	seen := map[int64]bool{}
+	for i := 0; i < 100; i++ {
+		h, err := sys.Open(SessionSpec{ID: fmt.Sprint(i), User: fmt.Sprint("u", i)}, &clockSocket{closed: make(chan uint16, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Unix(0, h.pingAt.Load())
+		if d := at.Sub(opened); d < interval/2 || d > interval+time.Second {
+			t.Fatalf("session %d: first ping %v after open, want within [%v, %v]", i, d, interval/2, interval)
+		}
+		seen[at.Sub(opened).Truncate(interval/20).Nanoseconds()] = true
+	}
+	if len(seen) < 5 {
+		t.Errorf("100 sessions opened together have their first pings in %d of 10 slots", len(seen))
 	}
 }
 

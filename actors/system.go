@@ -125,6 +125,8 @@ type System struct {
 	mu      sync.Mutex
 	stopped bool
 	attach  sync.WaitGroup // session goroutines reading Redis
+	// attachClosed: Shutdown waits for attach; no goroutine joins it after that.
+	attachClosed bool
 
 	clockStop chan struct{} // ends runClock
 	clockDone chan struct{}
@@ -318,7 +320,7 @@ func (s *System) Reconnect(ctx context.Context) {
 func (s *System) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	already := s.stopped && s.sys.IsStopped()
-	s.stopped = true
+	s.stopped, s.attachClosed = true, true
 	s.mu.Unlock()
 	if already {
 		return nil
@@ -340,8 +342,19 @@ func (s *System) Shutdown(ctx context.Context) error {
 }
 
 // goAttach runs f, a session's Redis work, tracked so Shutdown can wait for it.
+// A session still starting when Shutdown began gets none: Shutdown waits for the
+// attach goroutines, and a WaitGroup must not grow from zero while it is waited on.
+// That session is stopped with the rest.
 func (s *System) goAttach(f func()) {
-	s.attach.Add(1)
+	s.mu.Lock()
+	closed := s.attachClosed
+	if !closed {
+		s.attach.Add(1)
+	}
+	s.mu.Unlock()
+	if closed {
+		return
+	}
 	go func() {
 		defer s.attach.Done()
 		f()

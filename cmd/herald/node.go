@@ -114,8 +114,7 @@ func (n *node) wire(opts nodeOptions) {
 	trims := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "herald_memory_trims_total", Help: "Free heap memory returned to the OS after a quiet memory.idle_trim."})
 	reg.MustRegister(trims)
-	n.trim = newIdleTrimmer(cfg.Memory.IdleTrim, metricSum(reg,
-		"herald_sessions", "herald_pushes_in_total", "herald_pushes_out_total", "herald_inbox_entries_total"), trims)
+	n.trim = newIdleTrimmer(cfg.Memory.IdleTrim, metricSum(am.Sessions, am.PushesOut, sm.PushesIn, sm.InboxRead), trims)
 	keys := streams.NewKeys(cfg.Redis.Prefix, cfg.Streams.Partitions)
 	health := streams.NewHealth()
 	nowMs := func() int64 { return time.Now().UnixMilli() }

@@ -73,34 +73,19 @@ func (t *idleTrimmer) Stop() {
 	<-t.done
 }
 
-// metricSum is the sum of the current values of the named counters and gauges in
-// reg: the trimmer's view of activity.
-func metricSum(reg prometheus.Gatherer, names ...string) func() float64 {
-	want := make(map[string]bool, len(names))
-	for _, n := range names {
-		want[n] = true
-	}
+// metricSum is the sum of the current values of ms (counters and gauges): the
+// trimmer's view of activity. It reads those metrics alone; gathering the whole
+// registry would also make the process collector list /proc/self/fd, one entry per
+// connection, on every check of a node that is meant to be idle.
+func metricSum(ms ...prometheus.Metric) func() float64 {
 	return func() float64 {
-		families, _ := reg.Gather()
 		var sum float64
-		for _, f := range families {
-			if !want[f.GetName()] {
-				continue
-			}
-			for _, m := range f.GetMetric() {
-				sum += sampleValue(m)
+		for _, m := range ms {
+			var d dto.Metric
+			if m.Write(&d) == nil {
+				sum += d.GetCounter().GetValue() + d.GetGauge().GetValue()
 			}
 		}
 		return sum
 	}
-}
-
-func sampleValue(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	}
-	return 0
 }

@@ -11,13 +11,11 @@ import (
 // The trimmer returns memory while the node is quiet, never while it is busy;
 // metrics that are not activity do not count.
 func TestIdleTrimmerTrimsOnlyWhileQuiet(t *testing.T) {
-	reg := prometheus.NewRegistry()
 	pushes := prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_pushes_out_total"})
 	sessions := prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_sessions"})
 	other := prometheus.NewCounter(prometheus.CounterOpts{Name: "unrelated_total"})
-	reg.MustRegister(pushes, sessions, other)
 	var freed atomic.Int32
-	tr := newIdleTrimmer(20*time.Millisecond, metricSum(reg, "herald_pushes_out_total", "herald_sessions"), prometheus.NewCounter(prometheus.CounterOpts{Name: "t"}))
+	tr := newIdleTrimmer(20*time.Millisecond, metricSum(pushes, sessions), prometheus.NewCounter(prometheus.CounterOpts{Name: "t"}))
 	tr.free = func() { freed.Add(1) }
 	tr.Start()
 	defer tr.Stop()
