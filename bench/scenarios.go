@@ -188,6 +188,10 @@ func (r *runner) deliveryRun(ctx context.Context, o deliveryOpts, sr *ScenarioRe
 	}
 
 	before := r.usage(ctx, e, pool)
+	var latBefore []map[string]bucketCounts
+	if o.kind == kindHerald {
+		latBefore = r.nodeLatencies(ctx, e)
+	}
 	mon.setSource(src)
 	mon.setPhase("measure")
 	t0 := time.Now()
@@ -224,6 +228,10 @@ func (r *runner) deliveryRun(ctx context.Context, o deliveryOpts, sr *ScenarioRe
 		time.Sleep(50 * time.Millisecond)
 	}
 	tEnd := time.Now()
+	var latAfter []map[string]bucketCounts
+	if o.kind == kindHerald {
+		latAfter = r.nodeLatencies(ctx, e)
+	}
 	mon.halt()
 	fin, lat, rec, err := pool.final()
 	if err != nil {
@@ -267,6 +275,7 @@ func (r *runner) deliveryRun(ctx context.Context, o deliveryOpts, sr *ScenarioRe
 	}
 	sr.add("drain_s", "drain after publishing stopped", tEnd.Sub(t1).Seconds(), "s")
 	sr.Latency = summarize(lat)
+	addNodeLatencies(sr, latBefore, latAfter)
 	if cpu, n := cpuBetween(before, after); n > 0 {
 		sr.add("server_cpu_pct", "server CPU while publishing (100% = one core)", cpu/pubWin*100, "%")
 		if atT1 > 0 {

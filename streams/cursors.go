@@ -22,6 +22,7 @@ type deviceKey struct{ user, device string }
 // Cursors stores each device's last acked offset (herald:{u:<id>}:c), in batches.
 type Cursors struct {
 	rdb     redis.UniversalClient
+	reads   *Reads // Get's reads, in pipelines shared with other sessions
 	keys    Keys
 	every   time.Duration
 	metrics *Metrics
@@ -35,9 +36,9 @@ type Cursors struct {
 }
 
 // NewCursors returns the cursor store; Start runs its flusher every interval.
-func NewCursors(rdb redis.UniversalClient, keys Keys, every time.Duration, m *Metrics) *Cursors {
+func NewCursors(rdb redis.UniversalClient, reads *Reads, keys Keys, every time.Duration, m *Metrics) *Cursors {
 	return &Cursors{
-		rdb: rdb, keys: keys, every: every, metrics: m,
+		rdb: rdb, reads: reads, keys: keys, every: every, metrics: m,
 		pending: make(map[deviceKey]wire.Offset),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -74,7 +75,9 @@ func (c *Cursors) Get(ctx context.Context, user, device string) (wire.Offset, bo
 	if ok {
 		return o, true, nil
 	}
-	s, err := c.rdb.HGet(ctx, c.keys.Cursors(user), device).Result()
+	cmd := redis.NewStringCmd(ctx, "hget", c.keys.Cursors(user), device)
+	err := c.reads.Do(ctx, cmd)
+	s := cmd.Val()
 	if errors.Is(err, redis.Nil) {
 		return wire.Offset{}, false, nil
 	}

@@ -15,7 +15,7 @@ import (
 
 func startCursors(t *testing.T, e *env, every time.Duration) (*streams.Cursors, func()) {
 	t.Helper()
-	c := streams.NewCursors(e.rdb, e.keys, every, e.metrics)
+	c := streams.NewCursors(e.rdb, e.reads(t), e.keys, every, e.metrics)
 	c.Start()
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -12,9 +12,10 @@ import (
 // replayPage is how many history entries one XRANGE of a replay reads.
 const replayPage = 100
 
-// History reads recipients' history streams for resume.
+// History reads recipients' history streams for resume. Its reads go through Reads,
+// in pipelines shared with other sessions.
 type History struct {
-	rdb     redis.UniversalClient
+	reads   *Reads
 	keys    Keys
 	size    int
 	nowMs   func() int64
@@ -22,13 +23,26 @@ type History struct {
 }
 
 // NewHistory returns a reader of the history streams; size is history.size.
-func NewHistory(rdb redis.UniversalClient, keys Keys, size int, nowMs func() int64, m *Metrics) *History {
-	return &History{rdb: rdb, keys: keys, size: size, nowMs: nowMs, metrics: m}
+func NewHistory(reads *Reads, keys Keys, size int, nowMs func() int64, m *Metrics) *History {
+	return &History{reads: reads, keys: keys, size: size, nowMs: nowMs, metrics: m}
+}
+
+// xrange reads at most count entries of key from start to stop; rev reads backwards.
+func (h *History) xrange(ctx context.Context, rev bool, key, start, stop string, count int64) ([]redis.XMessage, error) {
+	name := "xrange"
+	if rev {
+		name = "xrevrange"
+	}
+	cmd := redis.NewXMessageSliceCmd(ctx, name, key, start, stop, "count", count)
+	if err := h.reads.Do(ctx, cmd); err != nil {
+		return nil, err
+	}
+	return cmd.Val(), nil
 }
 
 // Top is the offset of r's newest history entry, or the zero Offset when there is none.
 func (h *History) Top(ctx context.Context, r wire.Recipient) (wire.Offset, error) {
-	msgs, err := h.rdb.XRevRangeN(ctx, h.keys.History(r), "+", "-", 1).Result()
+	msgs, err := h.xrange(ctx, true, h.keys.History(r), "+", "-", 1)
 	if err != nil {
 		h.metrics.RedisErrors.WithLabelValues("history_top").Inc()
 		return wire.Offset{}, fmt.Errorf("streams: history top of %s: %w", r, err)
@@ -50,7 +64,7 @@ func (h *History) Top(ctx context.Context, r wire.Recipient) (wire.Offset, error
 // expired.
 func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (wire.Offset, bool, error) {
 	key := h.keys.History(r)
-	first, err := h.rdb.XRangeN(ctx, key, "-", "+", 1).Result()
+	first, err := h.xrange(ctx, false, key, "-", "+", 1)
 	if err != nil {
 		h.metrics.RedisErrors.WithLabelValues("history_range").Inc()
 		return since, false, fmt.Errorf("streams: history of %s: %w", r, err)
@@ -62,7 +76,9 @@ func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offse
 	if !complete {
 		// Older than the oldest entry held: complete only if history was never
 		// trimmed, i.e. holds fewer entries than history.size.
-		n, err := h.rdb.XLen(ctx, key).Result()
+		cmd := redis.NewIntCmd(ctx, "xlen", key)
+		err := h.reads.Do(ctx, cmd)
+		n := cmd.Val()
 		complete = err == nil && n < int64(h.size)
 	}
 	last, sent, err := h.replayFrom(ctx, r, since, page)
@@ -90,7 +106,7 @@ func (h *History) replayFrom(ctx context.Context, r wire.Recipient, since wire.O
 	key := h.keys.History(r)
 	last, sent := since, 0
 	for {
-		msgs, err := h.rdb.XRangeN(ctx, key, last.Next().String(), "+", replayPage).Result()
+		msgs, err := h.xrange(ctx, false, key, last.Next().String(), "+", replayPage)
 		if err != nil {
 			h.metrics.RedisErrors.WithLabelValues("history_range").Inc()
 			return last, sent, fmt.Errorf("streams: replay %s: %w", r, err)

@@ -101,7 +101,7 @@ func TestHistoryReplay(t *testing.T) {
 			e := newEnv(t)
 			r := wire.User("carol")
 			fillHistory(t, e, r, tt.maxLen, tt.setup...)
-			h := streams.NewHistory(e.rdb, e.keys, tt.size, func() int64 { return now }, e.metrics)
+			h := streams.NewHistory(e.reads(t), e.keys, tt.size, func() int64 { return now }, e.metrics)
 			got, last, complete, _ := replayAll(t, h, r, tt.since)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("replayed %v, want %v", got, tt.want)
@@ -123,7 +123,7 @@ func TestHistoryReplayPushFields(t *testing.T) {
 	r := wire.Topic("news")
 	fillHistory(t, e, r, 0, histEntry{id: "1700000000000-1", exp: 1700000009999})
 	xaddID(t, e.rdb, e.keys.History(r), "1700000000000-2", "id", "plain", "data", `"x"`, "ts", "1700000000000")
-	h := streams.NewHistory(e.rdb, e.keys, 10, func() int64 { return 1700000000500 }, e.metrics)
+	h := streams.NewHistory(e.reads(t), e.keys, 10, func() int64 { return 1700000000500 }, e.metrics)
 	var got []*wire.Push
 	if _, _, err := h.Replay(testCtx(t), r, wire.Offset{}, func(ps []*wire.Push) error { got = append(got, ps...); return nil }); err != nil {
 		t.Fatal(err)
@@ -155,7 +155,7 @@ func TestHistoryReplaySkipsCorruptEntries(t *testing.T) {
 	xaddID(t, e.rdb, key, "30-0", "data", "1", "ts", "30")               // no id
 	xaddID(t, e.rdb, key, "40-0", "id", "d", "data", "{bad", "ts", "40") // bad data
 	xaddID(t, e.rdb, key, "50-0", "id", "e", "data", "2", "ts", "50")
-	h := streams.NewHistory(e.rdb, e.keys, 10, func() int64 { return 0 }, e.metrics)
+	h := streams.NewHistory(e.reads(t), e.keys, 10, func() int64 { return 0 }, e.metrics)
 	got, last, complete, _ := replayAll(t, h, r, "0-0")
 	if !reflect.DeepEqual(got, []string{"10-0", "50-0"}) || last.String() != "50-0" || !complete {
 		t.Fatalf("replayed %v last %v complete %v", got, last, complete)
@@ -179,7 +179,7 @@ func TestHistoryReplayPages(t *testing.T) {
 	if _, err := pipe.Exec(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	h := streams.NewHistory(e.rdb, e.keys, 1000, func() int64 { return 0 }, e.metrics)
+	h := streams.NewHistory(e.reads(t), e.keys, 1000, func() int64 { return 0 }, e.metrics)
 	got, last, complete, pages := replayAll(t, h, r, "0-0")
 	if len(got) != 250 || last.String() != "1000-250" || !complete {
 		t.Fatalf("replayed %d, last %v, complete %v", len(got), last, complete)
@@ -204,7 +204,7 @@ func TestHistoryReplayPageError(t *testing.T) {
 	e := newEnv(t)
 	r := wire.User("carol")
 	fillHistory(t, e, r, 0, ids(3, 1)...)
-	h := streams.NewHistory(e.rdb, e.keys, 10, func() int64 { return 0 }, e.metrics)
+	h := streams.NewHistory(e.reads(t), e.keys, 10, func() int64 { return 0 }, e.metrics)
 	boom := errors.New("session gone")
 	calls := 0
 	_, complete, err := h.Replay(testCtx(t), r, wire.Offset{}, func([]*wire.Push) error { calls++; return boom })
@@ -216,7 +216,7 @@ func TestHistoryReplayPageError(t *testing.T) {
 func TestHistoryTop(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	h := streams.NewHistory(e.rdb, e.keys, 10, func() int64 { return 0 }, e.metrics)
+	h := streams.NewHistory(e.reads(t), e.keys, 10, func() int64 { return 0 }, e.metrics)
 	r := wire.User("carol")
 	top, err := h.Top(testCtx(t), r)
 	if err != nil || !top.IsZero() {
@@ -234,7 +234,7 @@ func TestHistoryReplayRedisDown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.withoutRetries(t)
-	h := streams.NewHistory(e.rdb, e.keys, 10, func() int64 { return 0 }, e.metrics)
+	h := streams.NewHistory(e.reads(t), e.keys, 10, func() int64 { return 0 }, e.metrics)
 	e.srv.Kill()
 	_, complete, err := h.Replay(testCtx(t), wire.User("carol"), wire.Offset{}, func([]*wire.Push) error { return nil })
 	if err == nil || complete {
@@ -256,7 +256,7 @@ func TestHistoryReplaySinceMaxOffset(t *testing.T) {
 	e := newEnv(t)
 	r := wire.User("carol")
 	fillHistory(t, e, r, 0, ids(3, 1)...)
-	h := streams.NewHistory(e.rdb, e.keys, 10, func() int64 { return 0 }, e.metrics)
+	h := streams.NewHistory(e.reads(t), e.keys, 10, func() int64 { return 0 }, e.metrics)
 	got, _, complete, _ := replayAll(t, h, r, "18446744073709551615-18446744073709551615")
 	if len(got) != 0 || complete {
 		t.Fatalf("replayed %v, complete %v; want nothing, incomplete", got, complete)

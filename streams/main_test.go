@@ -82,6 +82,15 @@ func (e *env) withoutRetries(t *testing.T) {
 	e.rdb = c
 }
 
+// reads returns a started batcher of reads on e's client, stopped when t ends.
+func (e *env) reads(t *testing.T) *streams.Reads {
+	t.Helper()
+	r := streams.NewReads(e.rdb, e.metrics)
+	r.Start()
+	t.Cleanup(func() { r.Stop(context.Background()) })
+	return r
+}
+
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)

@@ -17,6 +17,13 @@ type Metrics struct {
 	NodesReaped    prometheus.Counter // dead nodes cleaned up by this node
 	Undelivered    prometheus.Counter // pushes appended to herald:undelivered
 	LimitRefused   prometheus.Counter // sessions refused with 4009
+	// Reads batched by Reads: reads sent, pipelines sent, reads that waited for
+	// room in the full queue.
+	Reads, ReadBatches, ReadsWaited prometheus.Counter
+	// RouteLag is each push's publish time (ingress entry time) to its hand-off by
+	// the router: with herald_delivery_latency_seconds it tells whether a delay is in
+	// the routing (Redis, the router) or in the node's sessions.
+	RouteLag prometheus.Histogram
 }
 
 // NewMetrics creates the counters and registers them on reg.
@@ -48,6 +55,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.PresenceEvents.WithLabelValues("online")
 	m.PresenceEvents.WithLabelValues("offline")
 	reg.MustRegister(m.PresenceEvents, m.NodesReaped, m.Undelivered, m.LimitRefused)
+	m.Reads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_redis_reads_total", Help: "Session reads (history tops, replay pages, cursors) sent in shared pipelines."})
+	m.ReadBatches = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_redis_read_batches_total", Help: "Pipelines that carried session reads."})
+	m.ReadsWaited = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_redis_reads_waited_total", Help: "Session reads that waited for room in the full read queue."})
+	reg.MustRegister(m.Reads, m.ReadBatches, m.ReadsWaited)
+	m.RouteLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "herald_route_lag_seconds",
+		Help:    "Publish time (ingress entry time) to the router's hand-off of the push to its nodes.",
+		Buckets: []float64{.001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+	reg.MustRegister(m.RouteLag)
 	// Export every label value from the start, so that dashboards and alerts see
 	// zeros rather than missing series.
 	for _, r := range []string{"invalid_data", "invalid_payload", "invalid_both", "invalid_neither", "invalid_user",

@@ -646,11 +646,13 @@ func (l *partitionLoop) queueHandOff(ctx context.Context, pipe redis.Pipeliner, 
 	ack := make([]string, 0, len(st.batch)+len(st.dead))
 	h := &handOffCmds{failed: st.failed, from: pipe.Len()}
 	now := time.Now()
+	nowMs := now.UnixMilli()
 	for i := range st.batch {
 		r := &st.batch[i]
 		if r.failed() {
 			continue
 		}
+		l.metrics.RouteLag.Observe(float64(nowMs-r.push.TS) / 1000)
 		id, _ := r.add.Text()
 		r.push.Offset = wire.MustOffset(id)
 		r.push.Encode()

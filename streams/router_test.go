@@ -590,7 +590,7 @@ func TestRouterHistoryReplayRoundTrip(t *testing.T) {
 	live := sink.waitPushes(t, 2)
 	waitGroupDone(t, e.rdb, ingress, "router", last2)
 
-	h := streams.NewHistory(e.rdb, e.keys, 5, func() int64 { return time.Now().UnixMilli() }, e.metrics)
+	h := streams.NewHistory(e.reads(t), e.keys, 5, func() int64 { return time.Now().UnixMilli() }, e.metrics)
 	var replayed []*wire.Push
 	_, complete, err := h.Replay(ctx, wire.User("alice"), wire.Offset{}, func(ps []*wire.Push) error {
 		replayed = append(replayed, ps...)

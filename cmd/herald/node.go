@@ -46,6 +46,7 @@ type node struct {
 	ownRedis bool
 	presence *streams.Presence
 	cursors  *streams.Cursors
+	reads    *streams.Reads
 	limit    *streams.SessionLimit
 	undeliv  *streams.Undelivered
 	cluster  *streams.Cluster
@@ -85,6 +86,7 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 	}
 	n.ln = ln
 	n.wire(opts)
+	n.reads.Start()
 	n.presence.Start()
 	n.cursors.Start()
 	n.limit.Start()
@@ -92,6 +94,7 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 	if err := n.cluster.Start(ctx); err != nil {
 		_ = ln.Close()
 		n.stopHelpers(context.Background())
+		n.reads.Stop(context.Background())
 		n.closeRedis()
 		return nil, err
 	}
@@ -120,10 +123,11 @@ func (n *node) wire(opts nodeOptions) {
 	nowMs := func() int64 { return time.Now().UnixMilli() }
 
 	n.presence = streams.NewPresence(n.rdb, keys, cfg.Node.ID, cfg.Presence.Debounce, n.log, sm)
-	n.cursors = streams.NewCursors(n.rdb, keys, 200*time.Millisecond, sm)
+	n.reads = streams.NewReads(n.rdb, sm)
+	n.cursors = streams.NewCursors(n.rdb, n.reads, keys, 200*time.Millisecond, sm)
 	n.limit = streams.NewSessionLimit(n.rdb, keys, cfg.Node.ID, cfg.Limits.MaxSessionsPerUser, sm)
 	n.undeliv = streams.NewUndelivered(n.rdb, keys, cfg.Delivery.AckTimeout, n.log, sm)
-	history := streams.NewHistory(n.rdb, keys, cfg.History.Size, nowMs, sm)
+	history := streams.NewHistory(n.reads, keys, cfg.History.Size, nowMs, sm)
 	publisher := streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm)
 	up := upstream{streams.NewUpstream(n.rdb, keys, publisher, cfg.Limits.MaxPayloadBytes, sm)}
 	n.actors = actors.New(actors.Config{
@@ -202,6 +206,7 @@ func (n *node) stop(ctx context.Context) error {
 	n.stopHelpers(ctx)
 	add("leave", n.cluster.Leave(ctx))
 	add("actors", n.actors.Shutdown(ctx))
+	n.reads.Stop(ctx) // after the sessions' attach work, which reads through it
 	n.closeRedis()
 	<-n.served
 	add("http", n.serveErr)
