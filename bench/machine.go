@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Machine describes where a run happened.
@@ -182,3 +183,58 @@ func procCPU(pid int) (float64, bool) {
 
 // clockTicks is USER_HZ, 100 on Linux.
 const clockTicks = 100
+
+// hostSample is the machine's CPU time from /proc/stat, to tell how much of the
+// wall time the host (the hypervisor) took from this machine's cores.
+type hostSample struct {
+	at        time.Time
+	accounted float64 // seconds of all kinds, over all cores, steal excluded
+	steal     float64 // seconds the kernel knows it was not running
+	cores     int
+	ok        bool
+}
+
+func readHost() hostSample {
+	s := hostSample{at: time.Now(), cores: runtime.NumCPU()}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return s
+	}
+	// user nice system idle iowait irq softirq steal (guest time is inside user).
+	for i := 1; i <= 8; i++ {
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return s
+		}
+		if i == 8 {
+			s.steal = v / clockTicks
+		} else {
+			s.accounted += v / clockTicks
+		}
+	}
+	s.ok = true
+	return s
+}
+
+// hostTakenPct is the CPU time the host took from this machine between a and b, in
+// % of one core: the steal the kernel reports, plus wall time on every core that the
+// kernel accounted to nothing (hypervisors that do not report steal, such as
+// Firecracker's, show it only so). Noise from other tenants of the host: runs with
+// much of it are not comparable with quiet ones.
+func hostTakenPct(a, b hostSample) (float64, bool) {
+	if !a.ok || !b.ok {
+		return 0, false
+	}
+	wall := b.at.Sub(a.at).Seconds()
+	if wall <= 0 {
+		return 0, false
+	}
+	missing := wall*float64(b.cores) - (b.accounted - a.accounted) - (b.steal - a.steal)
+	taken := max(missing, 0) + (b.steal - a.steal)
+	return taken / wall * 100, true
+}

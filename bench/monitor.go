@@ -58,6 +58,7 @@ func (m *monitor) loop() {
 	prevCPU := map[int]float64{}
 	prevRedis := -1.0
 	prevClient := -1.0
+	prevHost := readHost()
 	for {
 		var now time.Time
 		select {
@@ -115,6 +116,11 @@ func (m *monitor) loop() {
 				s.ClientCPUPct = (cl - prevClient) / dt * 100
 			}
 			prevClient = cl
+			host := readHost()
+			if pct, ok := hostTakenPct(prevHost, host); ok {
+				s.HostTakenPct = pct
+			}
+			prevHost = host
 			if m.e.rdb != nil {
 				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 				if c, ok := redisCPU(ctx, m.e.rdb); ok {
@@ -159,6 +165,9 @@ func (m *monitor) print(s Sample, t Tick) {
 	}
 	if s.ClientCPUPct > 0 {
 		fmt.Fprintf(&b, "  clients %.0f%%", s.ClientCPUPct)
+	}
+	if s.HostTakenPct >= 5 {
+		fmt.Fprintf(&b, "  host took %.0f%%", s.HostTakenPct)
 	}
 	m.r.logf("%s", b.String())
 }

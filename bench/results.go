@@ -99,6 +99,8 @@ type Sample struct {
 	RedisCPUPct float64 `json:"redis_cpu_pct,omitempty"`
 	// ClientCPUPct is the bench's own CPU: its clients (and workers) and publisher.
 	ClientCPUPct float64 `json:"client_cpu_pct,omitempty"`
+	// HostTakenPct is CPU time the host took from this machine (hostTakenPct).
+	HostTakenPct float64 `json:"host_taken_pct,omitempty"`
 }
 
 // NodeStats is a server process at the end of a scenario (or of its hold).

@@ -75,10 +75,11 @@ type usage struct {
 	redisMem  float64
 	clientCPU float64 // the bench process and its workers, seconds
 	redisCmds map[string]cmdStat
+	host      hostSample
 }
 
 func (r *runner) usage(ctx context.Context, e *env, pool *clientPool) usage {
-	u := usage{at: time.Now(), redisCPU: math.NaN()}
+	u := usage{at: time.Now(), redisCPU: math.NaN(), host: readHost()}
 	if pool != nil {
 		for _, pid := range pool.pids() {
 			if c, ok := procCPU(pid); ok {
@@ -283,6 +284,9 @@ func (r *runner) deliveryRun(ctx context.Context, o deliveryOpts, sr *ScenarioRe
 		}
 	}
 	sr.add("client_cpu_pct", "bench clients and publisher CPU while publishing", (after.clientCPU-before.clientCPU)/pubWin*100, "%")
+	if pct, ok := hostTakenPct(before.host, after.host); ok {
+		sr.add("host_taken_pct", "CPU time the host took from this machine while publishing (steal, or accounted to nothing; 100% = one core)", pct, "%")
+	}
 	if !math.IsNaN(before.redisCPU) && !math.IsNaN(after.redisCPU) {
 		rc := after.redisCPU - before.redisCPU
 		sr.add("redis_cpu_pct", "Redis CPU while publishing", rc/pubWin*100, "%")

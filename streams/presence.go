@@ -144,12 +144,14 @@ func (p *Presence) Stop(ctx context.Context) {
 }
 
 // resyncEvery is the safety net behind Resync: the whole presence of a node is
-// written again this often even when nothing signalled a loss, a sixth of it every
-// 10 s. All at once, 10,000 recipients were a pipeline of 20,000 commands every
-// minute: a stall of Redis for everyone, and 5 MB of garbage on an idle node.
+// written again this often even when nothing signalled a loss, a sixtieth of it
+// every second. All at once, 10,000 recipients were a pipeline of 20,000 commands
+// every minute: a stall of Redis for everyone, and 5 MB of garbage on an idle node.
+// A sixth every 10 s was still about 20 ms of Redis time in one burst at 10,000
+// sessions, in which the router's pipelines waited (bench/RESULTS.md, round 4).
 const (
 	resyncEvery  = time.Minute
-	resyncSlices = 6
+	resyncSlices = 60
 )
 
 func (p *Presence) run() {
