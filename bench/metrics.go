@@ -13,34 +13,17 @@ import (
 // scrapeMetrics reads a Prometheus text endpoint and returns each sample's value
 // by metric name, summed over its label sets. Histogram buckets are skipped.
 func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, res.Status)
-	}
 	out := map[string]float64{}
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	err := readMetrics(ctx, url, func(line string) {
 		if line == "" || line[0] == '#' {
-			continue
+			return
 		}
 		name, rest := line, ""
 		if i := strings.IndexAny(line, "{ "); i >= 0 {
 			name, rest = line[:i], line[i:]
 		}
 		if strings.HasSuffix(name, "_bucket") {
-			continue
+			return
 		}
 		if strings.HasPrefix(rest, "{") {
 			if j := strings.LastIndexByte(rest, '}'); j >= 0 {
@@ -49,13 +32,37 @@ func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) 
 		}
 		f := strings.Fields(rest)
 		if len(f) == 0 {
-			continue
+			return
 		}
 		v, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
-			continue
+			return
 		}
 		out[name] += v
+	})
+	return out, err
+}
+
+// readMetrics GETs a Prometheus text endpoint and passes it to line, line by line.
+func readMetrics(ctx context.Context, url string, line func(string)) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
 	}
-	return out, sc.Err()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line(sc.Text())
+	}
+	return sc.Err()
 }

@@ -1,14 +1,11 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // The nodes' own latency histograms: publish (the ingress entry's time) to the
@@ -27,27 +24,11 @@ type bucketCounts map[float64]float64
 // scrapeHistograms reads the cumulative buckets of the named histograms from a
 // Prometheus text endpoint.
 func scrapeHistograms(ctx context.Context, url string, names []string) (map[string]bucketCounts, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, res.Status)
-	}
 	out := map[string]bucketCounts{}
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, le, v, ok := parseBucketLine(sc.Text())
+	err := readMetrics(ctx, url, func(line string) {
+		name, le, v, ok := parseBucketLine(line)
 		if !ok {
-			continue
+			return
 		}
 		for _, want := range names {
 			if name == want {
@@ -57,8 +38,8 @@ func scrapeHistograms(ctx context.Context, url string, names []string) (map[stri
 				out[name][le] += v
 			}
 		}
-	}
-	return out, sc.Err()
+	})
+	return out, err
 }
 
 // parseBucketLine reads `name_bucket{le="0.005"} 123`; +Inf is left out (the
