@@ -519,16 +519,5 @@ func (s *baselineSource) streamCredit(ctx context.Context, delivered func() int6
 }
 
 func getJSON(ctx context.Context, url string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	return json.NewDecoder(res.Body).Decode(v)
+	return get(ctx, url, func(body io.Reader) error { return json.NewDecoder(body).Decode(v) })
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -397,11 +398,11 @@ func TestNodeLatenciesFromHistogramBuckets(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := m["herald_route_lag_seconds"]
-	if after[0.01] != 90 || after[0.05] != 100 || after[inf] != 100 || len(m) != 1 {
+	if after[0.01] != 90 || after[0.05] != 100 || after[math.Inf(1)] != 100 || len(m) != 1 {
 		t.Fatalf("scraped %v", m)
 	}
-	before := map[string]bucketCounts{"herald_route_lag_seconds": {0.01: 40, 0.025: 49, 0.05: 50, inf: 50}}
-	killed := map[string]bucketCounts{"herald_route_lag_seconds": {0.01: 1000, inf: 1000}}
+	before := map[string]bucketCounts{"herald_route_lag_seconds": {0.01: 40, 0.025: 49, 0.05: 50, math.Inf(1): 50}}
+	killed := map[string]bucketCounts{"herald_route_lag_seconds": {0.01: 1000, math.Inf(1): 1000}}
 	sr := &ScenarioResult{}
 	addNodeLatencies(sr, []map[string]bucketCounts{before, killed}, []map[string]bucketCounts{m, nil})
 	// 50 pushes in the run, all within 10 ms; the second node counts on neither end.

@@ -195,12 +195,18 @@ type hostSample struct {
 }
 
 func readHost() hostSample {
-	s := hostSample{at: time.Now(), cores: runtime.NumCPU()}
+	s := hostSample{at: time.Now()}
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return s
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
+	line, rest, _ := strings.Cut(string(b), "\n")
+	// The cores the "cpu" line sums over, whatever this process's affinity allows.
+	for l := range strings.Lines(rest) {
+		if len(l) > 3 && strings.HasPrefix(l, "cpu") && l[3] >= '0' && l[3] <= '9' {
+			s.cores++
+		}
+	}
 	f := strings.Fields(line)
 	if len(f) < 9 || f[0] != "cpu" {
 		return s
@@ -217,7 +223,7 @@ func readHost() hostSample {
 			s.accounted += v / clockTicks
 		}
 	}
-	s.ok = true
+	s.ok = s.cores > 0
 	return s
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,6 +46,18 @@ func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) 
 
 // readMetrics GETs a Prometheus text endpoint and passes it to line, line by line.
 func readMetrics(ctx context.Context, url string, line func(string)) error {
+	return get(ctx, url, func(body io.Reader) error {
+		sc := bufio.NewScanner(body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line(sc.Text())
+		}
+		return sc.Err()
+	})
+}
+
+// get GETs url within 5 s and hands a 200 response's body to read.
+func get(ctx context.Context, url string, read func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -59,10 +72,5 @@ func readMetrics(ctx context.Context, url string, line func(string)) error {
 	if res.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, res.Status)
 	}
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line(sc.Text())
-	}
-	return sc.Err()
+	return read(res.Body)
 }

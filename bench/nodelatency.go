@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,7 +64,7 @@ func parseBucketLine(line string) (name string, le, v float64, ok bool) {
 	}
 	bound := rest[:k]
 	if bound == "+Inf" {
-		le = inf
+		le = math.Inf(1)
 	} else if le, ok = parseFloat(bound); !ok {
 		return "", 0, 0, false
 	}
@@ -78,8 +79,6 @@ func parseBucketLine(line string) (name string, le, v float64, ok bool) {
 	v, ok = parseFloat(f[0])
 	return name, le, v, ok
 }
-
-const inf = 1e300
 
 func parseFloat(s string) (float64, bool) {
 	v, err := strconv.ParseFloat(s, 64)
@@ -116,7 +115,7 @@ func addNodeLatencies(sr *ScenarioResult, before, after []map[string]bucketCount
 				diff[le] += v - before[i][h.metric][le]
 			}
 		}
-		total := diff[inf]
+		total := diff[math.Inf(1)]
 		if total <= 0 {
 			continue
 		}
@@ -133,10 +132,10 @@ func addNodeLatencies(sr *ScenarioResult, before, after []map[string]bucketCount
 
 // quantileBound is the smallest finite bucket bound holding at least q of the total.
 func quantileBound(b bucketCounts, q float64) (float64, bool) {
-	total := b[inf]
+	total := b[math.Inf(1)]
 	bounds := make([]float64, 0, len(b))
 	for le := range b {
-		if le < inf {
+		if !math.IsInf(le, 1) {
 			bounds = append(bounds, le)
 		}
 	}
