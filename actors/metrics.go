@@ -21,6 +21,8 @@ type Metrics struct {
 	SubsRefused  *prometheus.CounterVec // subscribe frames refused, by reason
 	// SpawnedTurns counts actor turns that found every dispatcher worker busy.
 	SpawnedTurns prometheus.Counter
+	// ShardPanics counts directory shards restarted after a panic.
+	ShardPanics prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -62,6 +64,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SpawnedTurns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_actor_spawned_turns_total", Help: "Actor mailbox turns run on a new goroutine because every dispatcher worker was busy."}),
 	}
+	m.ShardPanics = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_directory_panics_total", Help: "Directory shards restarted after a panic; their sessions were closed with 1011 to resume from history."})
+	reg.MustRegister(m.ShardPanics)
 	m.SubsRefused.WithLabelValues("forbidden")
 	m.SubsRefused.WithLabelValues("limit")
 	reg.MustRegister(m.SubsRefused, m.LatePushes, m.RateLimited, m.PolicyClosed, m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,

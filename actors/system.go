@@ -113,6 +113,8 @@ type System struct {
 	deps     Deps
 	sys      *actor.ActorSystem
 	shards   []*actor.PID
+	// shardState[i] is shard i's actor, which survives its restarts.
+	shardState []*shard
 	guardian actor.SupervisorStrategy
 	nowMs    func() int64
 	parts    sync.Pool // [][]byte scratch for coalesced writes
@@ -188,8 +190,12 @@ func New(cfg Config, deps Deps) *System {
 		return actor.StopDirective
 	})
 	s.sessionProps = s.newSessionProps()
+	guardian := shardSupervisor{s}
 	for i := 0; i < cfg.Shards; i++ {
-		props := actor.PropsFromProducer(func() actor.Actor { return newShard(s) }, actor.WithDispatcher(s.dispatch))
+		d := newShard(s) // kept across restarts: shardSupervisor empties it
+		s.shardState = append(s.shardState, d)
+		props := actor.PropsFromProducer(func() actor.Actor { return d },
+			actor.WithDispatcher(s.dispatch), actor.WithGuardian(guardian))
 		s.shards = append(s.shards, s.sys.Root.Spawn(props))
 	}
 	s.clockStop, s.clockDone = make(chan struct{}), make(chan struct{})

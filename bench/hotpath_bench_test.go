@@ -72,9 +72,9 @@ func BenchmarkRouterBatch(b *testing.B) {
 			sink := &countSink{}
 			r := streams.NewRouter(rdb, keys, streams.RouterConfig{
 				Node: "n1", ReadCount: 500, Block: 100 * time.Millisecond, ClaimIdle: 10 * time.Second, MaxDeliveries: 5,
-				LeaseTTL: 5 * time.Second, InboxMaxLen: 10_000_000, DLQMaxLen: 100_000, HistorySize: 1000,
+				LeaseTTL: 5 * time.Second, DLQMaxLen: 100_000, HistorySize: 1000,
 				HistoryTTL: 24 * time.Hour, MaxPayload: 64 << 10,
-			}, sink, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), streams.NewMetrics(prometheus.NewRegistry()), streams.NewHealth())
+			}, sink, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), streams.NewMetrics(prometheus.NewRegistry()), streams.NewHealth())
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := time.Now()

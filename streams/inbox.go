@@ -23,9 +23,30 @@ type InboxConfig struct {
 	ReadCount int
 	Block     time.Duration
 	DLQMaxLen int
+	// MaxLen bounds the inbox's backlog (entries not yet acknowledged and trimmed).
+	// Routers never trim an inbox: that would drop pushes its node has not written.
+	// A node whose backlog passes MaxLen closes its sessions instead (OnOverflow),
+	// so that they resume from history, and the backlog drains. 0: no bound.
+	MaxLen int
 	// OnReset runs when the inbox's consumer group vanished: Redis lost its data
 	// (restarted without persistence) and the node must register its presence again.
 	OnReset func()
+	// OnOverflow runs when the backlog passed MaxLen.
+	OnOverflow func()
+}
+
+// InboxFence is how far a node's inbox went when a router took a partition's
+// lease: its newest entry, and the newest one its group had read by then.
+type InboxFence struct {
+	Top, Delivered wire.Offset
+}
+
+// inboxProgress is what the reader has done, for Settled (read by routers).
+type inboxProgress struct {
+	mu      sync.Mutex
+	ownDone bool        // no entry of a previous read is left unread in the pending list
+	read    wire.Offset // newest entry read
+	handed  wire.Offset // newest entry handed to the directory
 }
 
 // Inbox reads this node's inbox stream (group "node") and hands its pushes to the
@@ -48,7 +69,12 @@ type Inbox struct {
 	wg    sync.WaitGroup
 	// ownFrom is where the next read of this consumer's own pending entries (left by
 	// a previous run of this node id) starts; "" once they were all read.
-	ownFrom string
+	ownFrom  string
+	progress inboxProgress
+	// backlogAt: when the reader next compares the backlog with MaxLen;
+	// overflowed: it passed MaxLen and has not come back under half of it yet.
+	backlogAt  time.Time
+	overflowed bool
 }
 
 // NewInbox returns the reader of node cfg.Node's inbox; Start runs it.
@@ -101,6 +127,7 @@ func (in *Inbox) read() {
 		in.log.warn("inbox: create group failed, retrying", err)
 	}
 	for !in.stopped() {
+		in.checkBacklog(ctx)
 		err := in.readBatch(ctx)
 		if err == nil {
 			b.reset()
@@ -144,7 +171,7 @@ func (in *Inbox) readBatch(ctx context.Context) error {
 	if err != nil {
 		// The reply may be lost after Redis moved entries to our pending list; read
 		// those again (sessions drop what they already wrote, by offset).
-		in.ownFrom = "0"
+		in.setOwnFrom("0")
 		in.metrics.RedisErrors.WithLabelValues("inbox_read").Inc()
 		return fmt.Errorf("streams: read %s: %w", in.stream, err)
 	}
@@ -155,11 +182,13 @@ func (in *Inbox) readBatch(ctx context.Context) error {
 	}
 	if len(msgs) == 0 {
 		in.ownFrom = ""
+		in.noteOwnDone()
 		return nil
 	}
+	in.noteRead(msgs[len(msgs)-1].ID)
 	in.metrics.InboxRead.Add(float64(len(msgs)))
 	if err := in.handOver(ctx, msgs); err != nil {
-		in.ownFrom = "0" // the batch is pending and not handed over: read it again
+		in.setOwnFrom("0") // the batch is pending and not handed over: read it again
 		return err
 	}
 	if in.ownFrom != "" {
@@ -191,7 +220,91 @@ func (in *Inbox) handOver(ctx context.Context, msgs []redis.XMessage) error {
 		return nil // not acknowledged: read again by the next run of this node
 	}
 	in.sink.Deliver(pushes, nil, func() { in.acks <- ids })
+	in.noteHanded(ids[len(ids)-1])
 	return nil
+}
+
+func (in *Inbox) setOwnFrom(from string) {
+	in.ownFrom = from
+	in.progress.mu.Lock()
+	in.progress.ownDone = false
+	in.progress.mu.Unlock()
+}
+
+func (in *Inbox) noteOwnDone() {
+	in.progress.mu.Lock()
+	in.progress.ownDone = true
+	in.progress.mu.Unlock()
+}
+
+func (in *Inbox) noteRead(id string) {
+	in.progress.mu.Lock()
+	if o := wire.MustOffset(id); in.progress.read.Less(o) {
+		in.progress.read = o
+	}
+	in.progress.mu.Unlock()
+}
+
+func (in *Inbox) noteHanded(id string) {
+	in.progress.mu.Lock()
+	if o := wire.MustOffset(id); in.progress.handed.Less(o) {
+		in.progress.handed = o
+	}
+	in.progress.mu.Unlock()
+}
+
+// Settled reports whether the reader has handed to the directory every entry up
+// to f.Top that it may still hand over: its own pending entries were read again,
+// the entries its group had not read at f were read, and no batch it read is
+// still on its way. A router that took a partition's lease delivers to this
+// node's sessions directly only after that, so that a push the previous holder
+// wrote to this inbox never reaches a session after a newer one (DESIGN.md's
+// delivery guarantee; docs/ARCHITECTURE.md, "late pushes").
+func (in *Inbox) Settled(f InboxFence) bool {
+	in.progress.mu.Lock()
+	defer in.progress.mu.Unlock()
+	p := &in.progress
+	if !p.ownDone {
+		return false
+	}
+	if f.Delivered.Less(f.Top) {
+		return !p.handed.Less(f.Top)
+	}
+	need := f.Top
+	if p.read.Less(need) {
+		need = p.read // read later than f by an earlier run: acknowledged, or pending (ownDone)
+	}
+	return !p.handed.Less(need)
+}
+
+// backlogEvery is how often the reader compares its backlog with MaxLen.
+const backlogEvery = time.Second
+
+// checkBacklog closes the node's sessions when the inbox holds more than MaxLen
+// entries: the node has fallen so far behind that its sessions are better off
+// resuming from history, and with them gone the backlog drains at once. Nothing
+// is trimmed unread. It fires again only once the backlog fell under half.
+func (in *Inbox) checkBacklog(ctx context.Context) {
+	if in.cfg.MaxLen <= 0 || time.Now().Before(in.backlogAt) {
+		return
+	}
+	in.backlogAt = time.Now().Add(backlogEvery)
+	n, err := in.rdb.XLen(ctx, in.stream).Result()
+	if err != nil {
+		return // the read that follows reports Redis errors
+	}
+	switch {
+	case n > int64(in.cfg.MaxLen) && !in.overflowed:
+		in.overflowed = true
+		in.metrics.InboxOverflows.Inc()
+		in.log.warn("inbox: backlog over streams.inbox_max_len; closing this node's sessions so that they resume from history",
+			fmt.Errorf("%d entries", n), "stream", in.stream)
+		if in.cfg.OnOverflow != nil {
+			in.cfg.OnOverflow()
+		}
+	case n < int64(in.cfg.MaxLen/2):
+		in.overflowed = false
+	}
 }
 
 func (in *Inbox) deadLetter(ctx context.Context, m redis.XMessage, reason error) error {

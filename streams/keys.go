@@ -103,7 +103,18 @@ func (k Keys) Partition(r wire.Recipient) int {
 
 // Lease is the key whose holder is the one router of partition p. It shares the
 // partition's hash tag.
-func (k Keys) Lease(p int) string { return k.Ingress(p) + ":lease" }
+//
+// It shares the partition stream's hash slot, so that a router's acknowledgement
+// can check the lease in the same script (fencedAckScript) on Redis Cluster too:
+// "herald:in:{<tag>}:lease" with partitions, and with one partition
+// "herald:{herald:in}:lease" (the unbraced "herald:in" hashes its whole name; the
+// key keeps the prefix, so ACL key patterns like ~herald:* cover it).
+func (k Keys) Lease(p int) string {
+	if k.partitions == 1 {
+		return k.prefix + ":{" + k.Ingress(p) + "}:lease"
+	}
+	return k.Ingress(p) + ":lease"
+}
 
 // DeadLetters is the stream of entries Herald could not deliver, with their reason.
 func (k Keys) DeadLetters() string { return k.prefix + ":dlq" }

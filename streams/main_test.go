@@ -105,7 +105,6 @@ func routerConfig(node string) streams.RouterConfig {
 		ClaimIdle:     300 * time.Millisecond,
 		MaxDeliveries: 3,
 		LeaseTTL:      600 * time.Millisecond,
-		InboxMaxLen:   1000,
 		DLQMaxLen:     1000,
 		HistorySize:   5,
 		HistoryTTL:    time.Hour,
@@ -116,7 +115,7 @@ func routerConfig(node string) streams.RouterConfig {
 // startRouter starts a router and stops it at cleanup; stop stops it earlier.
 func (e *env) startRouter(t *testing.T, cfg streams.RouterConfig, sink streams.Sink) (stop func()) {
 	t.Helper()
-	r := streams.NewRouter(e.rdb, e.keys, cfg, sink, nil, e.log, e.metrics, e.health)
+	r := streams.NewRouter(e.rdb, e.keys, cfg, sink, nil, nil, e.log, e.metrics, e.health)
 	r.Start()
 	var once sync.Once
 	stop = func() {
@@ -307,6 +306,19 @@ func dataOf(ps []*wire.Push) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
 		out[i] = string(p.Data)
+	}
+	return out
+}
+
+// distinctByID keeps the first push of each id, as a client drops duplicates.
+func distinctByID(ps []*wire.Push) []*wire.Push {
+	seen := make(map[string]bool)
+	var out []*wire.Push
+	for _, p := range ps {
+		if !seen[p.ID] {
+			seen[p.ID] = true
+			out = append(out, p)
+		}
 	}
 	return out
 }

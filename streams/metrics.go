@@ -24,6 +24,14 @@ type Metrics struct {
 	// the router: with herald_delivery_latency_seconds it tells whether a delay is in
 	// the routing (Redis, the router) or in the node's sessions.
 	RouteLag prometheus.Histogram
+	// LeaseLostAcks counts ingress entries a router handed off but could not
+	// acknowledge because its lease had passed to another node meanwhile: they are
+	// routed again by the new holder.
+	LeaseLostAcks prometheus.Counter
+	// InboxOverflows counts the times this node's inbox backlog passed
+	// streams.inbox_max_len and the node closed its sessions so that they resume
+	// from history.
+	InboxOverflows prometheus.Counter
 }
 
 // NewMetrics creates the counters and registers them on reg.
@@ -68,6 +76,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Buckets: []float64{.001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	})
 	reg.MustRegister(m.RouteLag)
+	m.LeaseLostAcks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_ingress_lease_lost_acks_total", Help: "Ingress entries handed off but left pending because the partition lease had moved; the new holder routes them again."})
+	m.InboxOverflows = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_inbox_overflows_total", Help: "Times this node's inbox backlog passed streams.inbox_max_len and its sessions were closed to resume from history."})
+	reg.MustRegister(m.LeaseLostAcks, m.InboxOverflows)
 	// Export every label value from the start, so that dashboards and alerts see
 	// zeros rather than missing series.
 	for _, r := range []string{"invalid_data", "invalid_payload", "invalid_both", "invalid_neither", "invalid_user",

@@ -2,7 +2,6 @@ package streams
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,7 +32,6 @@ type RouterConfig struct {
 	ClaimIdle     time.Duration
 	MaxDeliveries int
 	LeaseTTL      time.Duration
-	InboxMaxLen   int
 	DLQMaxLen     int
 	HistorySize   int
 	HistoryTTL    time.Duration
@@ -50,6 +48,7 @@ type Router struct {
 	keys    Keys
 	cfg     RouterConfig
 	sink    Sink
+	own     *Inbox // this node's inbox reader, for the fence after a lease take; nil: no fence
 	undeliv *Undelivered
 	log     *rateLog
 	metrics *Metrics
@@ -61,11 +60,12 @@ type Router struct {
 	wg    sync.WaitGroup
 }
 
-// NewRouter returns a router for every ingress partition; Start runs it.
-// u, when enabled, is told of every user push so that unacked ones are reported.
-func NewRouter(rdb redis.UniversalClient, keys Keys, cfg RouterConfig, sink Sink, u *Undelivered, log *slog.Logger, m *Metrics, h *Health) *Router {
+// NewRouter returns a router for every ingress partition; Start runs it. own is
+// this node's inbox reader (see partitionLoop.readFence); u, when enabled, is told
+// of every user push so that unacked ones are reported.
+func NewRouter(rdb redis.UniversalClient, keys Keys, cfg RouterConfig, sink Sink, own *Inbox, u *Undelivered, log *slog.Logger, m *Metrics, h *Health) *Router {
 	return &Router{
-		rdb: rdb, keys: keys, cfg: cfg, sink: sink, undeliv: u,
+		rdb: rdb, keys: keys, cfg: cfg, sink: sink, own: own, undeliv: u,
 		log: newRateLog(log, 10*time.Second), metrics: m, health: h,
 		local: make(chan struct{}, maxLocalBatches),
 		stop:  make(chan struct{}),
@@ -79,7 +79,6 @@ func (r *Router) Start() {
 		pl := &partitionLoop{
 			Router: r, p: p, stream: r.keys.Ingress(p), lease: r.keys.Lease(p),
 			ttl: newTTLRefresher(r.cfg.HistoryTTL), maxLenArg: int64(r.cfg.HistorySize), ttlArg: r.cfg.HistoryTTL.Milliseconds(),
-			inboxMaxLenArg: int64(r.cfg.InboxMaxLen),
 		}
 		go func() {
 			defer r.wg.Done()
@@ -121,31 +120,28 @@ type partitionLoop struct {
 	reclaimAt time.Time
 	trimAt    time.Time
 	retryOwn  bool // re-read this consumer's own pending entries before new ones
+	// fence, after taking the lease: how far this node's inbox went then. Nothing
+	// is delivered to local sessions directly until the inbox has handed that over.
+	fence *InboxFence
 	// Batches between round trips of cycle: read, history not appended yet; and
 	// history appended, not handed off yet. Both stay pending in the group until
-	// handed off, so dropping them (on a failure or a lost lease) loses nothing.
+	// acknowledged, so dropping them (on a failure or a lost lease) loses nothing.
 	fresh    []redis.XMessage
 	appended *staged
-	args     argArena
-	ttl      *ttlRefresher
+	// stuck: a hand-off with writes that failed, retried before anything newer.
+	stuck *handOff
+	// toAck: entries whose hand-off was confirmed, acknowledged in the next round
+	// trip; acking: those in the round trip on its way.
+	toAck, acking []string
+	args          argArena
+	ttl           *ttlRefresher
 	// Boxed once: the commands' constant arguments.
-	maxLenArg, ttlArg, inboxMaxLenArg any
+	maxLenArg, ttlArg any
 }
 
 // ingressTrimEvery is how often the lease holder trims its partition behind the
 // acknowledgements (publishers need not XADD with MAXLEN).
 const ingressTrimEvery = 5 * time.Second
-
-// takeScript takes a free lease, or one this node id still holds from a previous
-// run (a restart with the same node.id need not wait for it to expire).
-var takeScript = redis.NewScript(`
-local h = redis.call('get', KEYS[1])
-if h == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
-if not h then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-return 0`)
-
-var renewScript = redis.NewScript(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`)
-var releaseScript = redis.NewScript(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`)
 
 func (l *partitionLoop) run() {
 	defer l.release()
@@ -180,11 +176,22 @@ func (l *partitionLoop) step(ctx context.Context) error {
 		}
 		return err
 	}
+	if l.fence != nil {
+		if !l.own.Settled(*l.fence) {
+			l.health.ok("router")
+			sleepOrStop(fenceWait, l.stop)
+			return nil
+		}
+		l.fence = nil
+	}
 	if time.Now().After(l.trimAt) {
 		l.trimAt = time.Now().Add(ingressTrimEvery)
 		if err := trimBehind(ctx, l.rdb, l.stream); err != nil {
 			l.metrics.RedisErrors.WithLabelValues("trim").Inc()
 		}
+	}
+	if l.stuck != nil {
+		return l.retryStuck(ctx)
 	}
 	if time.Now().After(l.reclaimAt) {
 		l.reclaimAt = time.Now().Add(l.cfg.ClaimIdle / 2)
@@ -195,15 +202,32 @@ func (l *partitionLoop) step(ctx context.Context) error {
 			return err
 		}
 	}
+	return l.advance(ctx)
+}
+
+// advance routes: this consumer's own pending entries after a failure, else the
+// steady state; with nothing in flight it owes its acknowledgements first and then
+// waits for new entries.
+func (l *partitionLoop) advance(ctx context.Context) error {
 	if l.retryOwn {
-		l.drop()
+		if err := l.flushAcks(ctx); err != nil || !l.holding {
+			return err
+		}
+		l.dropInFlight()
 		return l.readBatch(ctx)
 	}
 	if l.fresh == nil && l.appended == nil {
+		if len(l.toAck) > 0 {
+			return l.flushAcks(ctx)
+		}
 		return l.readBatch(ctx) // blocks while there is nothing to route
 	}
 	return l.cycle(ctx, l.appended == nil || l.appended.failed == 0)
 }
+
+// fenceWait is how often a router that just took a lease looks whether its
+// node's inbox has caught up.
+const fenceWait = 5 * time.Millisecond
 
 // cycle is one round trip of the steady state. In one pipeline it hands off the
 // batch whose history was appended in the previous round trip, appends the
@@ -217,7 +241,8 @@ func (l *partitionLoop) step(ctx context.Context) error {
 func (l *partitionLoop) cycle(ctx context.Context, read bool) error {
 	l.args.reset() // the previous pipeline was sent
 	pipe := l.rdb.Pipeline()
-	var h *handOffCmds
+	ack := l.queueAck(ctx, pipe)
+	var h *handOff
 	if l.appended != nil {
 		h = l.queueHandOff(ctx, pipe, l.appended)
 		l.appended = nil
@@ -234,10 +259,10 @@ func (l *partitionLoop) cycle(ctx context.Context, read bool) error {
 			Count: int64(l.cfg.ReadCount), Block: -1,
 		})
 	}
-	cmds, _ := pipe.Exec(ctx) // replies are checked stage by stage
+	_, _ = pipe.Exec(ctx) // replies are checked stage by stage
 	var errs []error
 	if h != nil {
-		errs = append(errs, l.handOffDone(h, cmds))
+		errs = append(errs, l.handOffDone(h))
 	}
 	if st != nil {
 		if err := l.historyDone(ctx, st); err != nil {
@@ -255,7 +280,10 @@ func (l *partitionLoop) cycle(ctx context.Context, read bool) error {
 		l.fresh = nil // pending: re-read after the failed entries
 	}
 	if l.retryOwn {
-		l.drop()
+		l.dropInFlight()
+	}
+	if ack != nil {
+		errs = append(errs, l.leaseCheck(l.ackDone(ack)))
 	}
 	err := errors.Join(errs...)
 	if err == nil {
@@ -264,66 +292,40 @@ func (l *partitionLoop) cycle(ctx context.Context, read bool) error {
 	return err
 }
 
-// flush finishes the batches in flight without reading more; when it fails they
-// stay pending for the retry.
+// flush finishes the batches in flight and their acknowledgements without reading
+// more; what it cannot finish stays pending for the retry or the next holder.
 func (l *partitionLoop) flush(ctx context.Context) error {
 	if !l.holding {
 		l.drop()
 		return nil
 	}
-	for i := 0; i < 2 && !l.retryOwn && (l.fresh != nil || l.appended != nil); i++ {
+	for i := 0; i < 2 && l.holding && !l.retryOwn && l.stuck == nil && (l.fresh != nil || l.appended != nil); i++ {
 		if err := l.cycle(ctx, false); err != nil {
 			return err
 		}
 	}
-	l.drop()
+	if l.holding && l.stuck == nil {
+		if err := l.flushAcks(ctx); err != nil {
+			return err
+		}
+	}
+	l.dropInFlight()
 	return nil
 }
 
-// drop forgets the batches in flight: they are pending in the group, read again by
-// the retry of this consumer's own entries or reclaimed by the next lease holder.
-func (l *partitionLoop) drop() {
+// dropInFlight forgets the batches not handed off yet: they are pending in the
+// group, read again by the retry of this consumer's own entries or reclaimed by
+// the next lease holder.
+func (l *partitionLoop) dropInFlight() {
 	l.fresh, l.appended = nil, nil
 }
 
-func (l *partitionLoop) keepLease(ctx context.Context) error {
-	ttl := l.cfg.LeaseTTL
-	if l.holding && time.Now().Before(l.renewAt) {
-		return nil
-	}
-	if l.holding {
-		n, err := renewScript.Run(ctx, l.rdb, []string{l.lease}, l.cfg.Node, ttl.Milliseconds()).Int()
-		if err != nil {
-			l.metrics.RedisErrors.WithLabelValues("lease").Inc()
-			return fmt.Errorf("streams: renew lease %s: %w", l.lease, err)
-		}
-		l.holding = n == 1
-		l.renewAt = time.Now().Add(ttl / 3)
-		return nil
-	}
-	n, err := takeScript.Run(ctx, l.rdb, []string{l.lease}, l.cfg.Node, ttl.Milliseconds()).Int()
-	if err != nil {
-		l.metrics.RedisErrors.WithLabelValues("lease").Inc()
-		return fmt.Errorf("streams: take lease %s: %w", l.lease, err)
-	}
-	if n == 1 {
-		if err := createGroup(ctx, l.rdb, l.stream, groupRouter); err != nil {
-			return err
-		}
-		l.holding, l.retryOwn = true, true
-		l.renewAt = time.Now().Add(ttl / 3)
-		l.reclaimAt = time.Time{}
-	}
-	return nil
-}
-
-func (l *partitionLoop) release() {
-	if !l.holding {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = releaseScript.Run(ctx, l.rdb, []string{l.lease}, l.cfg.Node).Err()
+// drop gives up everything of this tenure: the batches in flight, a hand-off being
+// retried and the acknowledgements owed. Their entries stay pending and are
+// routed again, with a newer offset (clients drop the duplicate by id).
+func (l *partitionLoop) drop() {
+	l.dropInFlight()
+	l.stuck, l.toAck = nil, nil
 }
 
 // readBatch routes the next batch: this consumer's own pending entries first after
@@ -454,73 +456,6 @@ func (l *partitionLoop) deliveryCounts(ctx context.Context, msgs []redis.XMessag
 	return counts, nil
 }
 
-type deadLetter struct {
-	id     string
-	fields map[string]any
-	reason string
-	class  string // metric label: a small fixed set
-	add    *redis.StringCmd
-}
-
-func (l *partitionLoop) deadLetter(ctx context.Context, dead []deadLetter) error {
-	_, err := l.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		for _, d := range dead {
-			pipe.XAdd(ctx, dlqArgs(l.keys, l.cfg.DLQMaxLen, l.stream, d))
-		}
-		return nil
-	})
-	if err != nil {
-		l.metrics.RedisErrors.WithLabelValues("dead_letter").Inc()
-		return fmt.Errorf("streams: dead-letter to %s: %w", l.keys.DeadLetters(), err)
-	}
-	ids := make([]string, len(dead))
-	for i, d := range dead {
-		ids[i] = d.id
-		l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
-	}
-	if err := l.rdb.XAck(ctx, l.stream, groupRouter, ids...).Err(); err != nil {
-		l.metrics.RedisErrors.WithLabelValues("ack").Inc()
-		return fmt.Errorf("streams: ack %s: %w", l.stream, err)
-	}
-	return nil
-}
-
-func dlqArgs(keys Keys, maxLen int, stream string, d deadLetter) *redis.XAddArgs {
-	entry, _ := json.Marshal(d.fields)
-	return &redis.XAddArgs{
-		Stream: keys.DeadLetters(), MaxLen: int64(maxLen), Approx: true,
-		Values: []any{"reason", d.reason, "entry", string(entry), "stream", stream, "id", d.id},
-	}
-}
-
-// routed is one ingress entry on its way: its push and the pipeline replies.
-type routed struct {
-	id    string
-	key   string // the history stream
-	push  *wire.Push
-	add   *redis.Cmd
-	nodes *redis.StringSliceCmd
-}
-
-func (r *routed) failed() bool { return r.add.Err() != nil || r.nodes.Err() != nil }
-
-// staged is a batch whose history append was sent: its entries and dead letters
-// with their replies.
-type staged struct {
-	batch  []routed
-	dead   []deadLetter
-	failed int // entries whose history append or presence read failed
-}
-
-// handOffCmds is a batch's hand-off on its way: the pipeline's replies are checked
-// once it ran.
-type handOffCmds struct {
-	routed   int // entries acknowledged for routing (dead letters aside)
-	failed   int
-	dead     []deadLetter
-	from, to int // its commands in the pipeline
-}
-
 // route does the two pipelines of DESIGN.md "Cost per push" for one batch, one
 // after the other: the path of retries and reclaims. New entries go through cycle,
 // which sends the same commands pipelined across batches.
@@ -537,209 +472,7 @@ func (l *partitionLoop) route(ctx context.Context, msgs []redis.XMessage) error 
 	}
 	pipe = l.rdb.Pipeline()
 	h := l.queueHandOff(ctx, pipe, st)
-	cmds, _ := pipe.Exec(ctx)
-	return l.handOffDone(h, cmds)
+	_, _ = pipe.Exec(ctx)
+	return l.handOffDone(h)
 }
 
-func (l *partitionLoop) parse(msgs []redis.XMessage) ([]routed, []deadLetter) {
-	batch := make([]routed, 0, len(msgs))
-	var dead []deadLetter
-	for _, m := range msgs {
-		p, err := ParseIngress(m.ID, m.Values, l.cfg.MaxPayload)
-		if err != nil {
-			class := "invalid"
-			if rej, ok := err.(Rejection); ok {
-				class = rej.Class()
-			}
-			dead = append(dead, deadLetter{id: m.ID, fields: m.Values, reason: err.Error(), class: class})
-			continue
-		}
-		batch = append(batch, routed{id: m.ID, push: p})
-	}
-	return batch, dead
-}
-
-// queueHistory queues pipeline 1 of msgs: history append, its TTL when due, and the
-// presence read per push (one hash slot per recipient), plus the dead letters.
-func (l *partitionLoop) queueHistory(ctx context.Context, pipe redis.Pipeliner, msgs []redis.XMessage) *staged {
-	batch, dead := l.parse(msgs)
-	now := time.Now()
-	for i := range batch {
-		r := &batch[i]
-		r.key = l.keys.History(r.push.Recipient)
-		key := any(r.key)
-		r.add = pipe.Do(ctx, l.historyArgs(key, r.push)...)
-		if l.ttl.due(r.key, now) {
-			a := l.args.take(3)
-			a[0], a[1], a[2] = "pexpire", key, l.ttlArg
-			pipe.Do(ctx, a...)
-		}
-		r.nodes = pipe.SMembers(ctx, l.keys.Presence(r.push.Recipient))
-	}
-	for i := range dead {
-		dead[i].add = pipe.XAdd(ctx, dlqArgs(l.keys, l.cfg.DLQMaxLen, l.stream, dead[i]))
-	}
-	return &staged{batch: batch, dead: dead}
-}
-
-// historyArgs is the XADD of p to its history stream key, trimmed exactly to
-// history.size.
-func (l *partitionLoop) historyArgs(key any, p *wire.Push) []any {
-	a := l.args.take(5 + historyFieldCount(p))
-	a[0], a[1], a[2], a[3], a[4] = "xadd", key, "maxlen", l.maxLenArg, "*"
-	historyFields(a[5:], p)
-	return a
-}
-
-// inboxArgs is the XADD of p to a node inbox, trimmed approximately to
-// streams.inbox_max_len.
-func (l *partitionLoop) inboxArgs(inbox string, p *wire.Push) []any {
-	a := l.args.take(6 + inboxFieldCount(p))
-	a[0], a[1], a[2], a[3], a[4], a[5] = "xadd", inbox, "maxlen", "~", l.inboxMaxLenArg, "*"
-	inboxFields(a[6:], p)
-	return a
-}
-
-// historyDone checks pipeline 1's replies. When none of them worked (Redis away)
-// the batch is left to a retry; when some did, the batch is handed off without the
-// failed entries and the loop retries its own pending entries after that.
-func (l *partitionLoop) historyDone(ctx context.Context, st *staged) error {
-	for i := range st.batch {
-		if r := &st.batch[i]; r.failed() {
-			st.failed++
-			l.ttl.forget(r.key)
-		}
-	}
-	if st.failed > 0 && st.failed == len(st.batch) {
-		l.metrics.RedisErrors.WithLabelValues("history").Inc()
-		l.retryOwn = true
-		l.ackDeadLetters(ctx, st.dead) // else a retry would dead-letter them again
-		err := st.batch[0].add.Err()
-		if err == nil {
-			err = st.batch[0].nodes.Err()
-		}
-		return fmt.Errorf("streams: append history: %w", err)
-	}
-	return nil
-}
-
-// ackDeadLetters acknowledges the dead letters that were stored; best effort, a
-// failure only means they may be stored twice.
-func (l *partitionLoop) ackDeadLetters(ctx context.Context, dead []deadLetter) {
-	var ids []string
-	for _, d := range dead {
-		if d.add != nil && d.add.Err() == nil {
-			ids = append(ids, d.id)
-			l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
-		}
-	}
-	if len(ids) > 0 {
-		_ = l.rdb.XAck(ctx, l.stream, groupRouter, ids...).Err()
-	}
-}
-
-// queueHandOff delivers st's local pushes and queues pipeline 2: the other nodes'
-// inboxes and the acknowledgement. Entries whose history append failed stay
-// pending for a retry.
-func (l *partitionLoop) queueHandOff(ctx context.Context, pipe redis.Pipeliner, st *staged) *handOffCmds {
-	var local []*wire.Push
-	ack := make([]string, 0, len(st.batch)+len(st.dead))
-	h := &handOffCmds{failed: st.failed, from: pipe.Len()}
-	now := time.Now()
-	nowMs := now.UnixMilli()
-	for i := range st.batch {
-		r := &st.batch[i]
-		if r.failed() {
-			continue
-		}
-		l.metrics.RouteLag.Observe(float64(nowMs-r.push.TS) / 1000)
-		id, _ := r.add.Text()
-		r.push.Offset = wire.MustOffset(id)
-		r.push.Encode()
-		l.undeliv.await(ctx, pipe, r.push, now)
-		for _, n := range r.nodes.Val() {
-			if n == l.cfg.Node {
-				local = append(local, r.push)
-				continue
-			}
-			pipe.Do(ctx, l.inboxArgs(l.keys.Inbox(n), r.push)...)
-		}
-		ack = append(ack, r.id)
-	}
-	h.routed = len(ack)
-	for _, d := range st.dead {
-		if d.add.Err() != nil {
-			h.failed++
-			continue
-		}
-		ack = append(ack, d.id)
-		h.dead = append(h.dead, d)
-	}
-	if len(local) > 0 {
-		l.local <- struct{}{}
-		l.sink.Deliver(local, func() { <-l.local }, nil)
-	}
-	if len(ack) > 0 {
-		pipe.XAck(ctx, l.stream, groupRouter, ack...)
-	}
-	h.to = pipe.Len()
-	return h
-}
-
-// handOffDone checks the replies of a hand-off whose pipeline ran (cmds are the
-// whole pipeline's) and counts it.
-func (l *partitionLoop) handOffDone(h *handOffCmds, cmds []redis.Cmder) error {
-	if len(cmds) < h.to {
-		l.retryOwn = true
-		return fmt.Errorf("streams: hand off batch of %s: pipeline not sent", l.stream)
-	}
-	for _, c := range cmds[h.from:h.to] {
-		if err := c.Err(); err != nil {
-			l.metrics.RedisErrors.WithLabelValues("handoff").Inc()
-			l.retryOwn = true
-			return fmt.Errorf("streams: hand off batch of %s: %w", l.stream, err)
-		}
-	}
-	for _, d := range h.dead {
-		l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
-	}
-	l.metrics.PushesIn.Add(float64(h.routed))
-	if h.failed > 0 {
-		l.retryOwn = true
-		l.metrics.RedisErrors.WithLabelValues("history").Add(float64(h.failed))
-	}
-	return nil
-}
-
-// Health tracks whether the Redis loops are working, for /readyz.
-type Health struct {
-	mu     sync.Mutex
-	status map[string]bool
-}
-
-// NewHealth returns a tracker with nothing reported yet (not ready).
-func NewHealth() *Health { return &Health{status: make(map[string]bool)} }
-
-func (h *Health) ok(loop string)   { h.set(loop, true) }
-func (h *Health) fail(loop string) { h.set(loop, false) }
-
-func (h *Health) set(loop string, ok bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.status[loop] = ok
-}
-
-// Ready is nil when every loop's last Redis round trip worked.
-func (h *Health) Ready() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.status) == 0 {
-		return errors.New("consumers not started")
-	}
-	for loop, ok := range h.status {
-		if !ok {
-			return fmt.Errorf("%s cannot reach redis", loop)
-		}
-	}
-	return nil
-}

@@ -724,15 +724,20 @@ func TestRouterSurvivesRedisRestart(t *testing.T) {
 			after := xadd(t, e.rdb, ingress, "to", "alice", "data", `"after"`)
 			waitGroupDone(t, e.rdb, ingress, "router", after)
 			eventually(t, waitLong, e.health.Ready)
-			if got := dataOf(sink.pushes()); !reflect.DeepEqual(got, []string{`"before"`, `"after"`}) {
-				t.Fatalf("delivered %v, want before, after", got)
+			got := sink.pushes()
+			if !persistent {
+				// Redis lost the lease too: the router takes it again as if from
+				// another holder and routes what it had not acknowledged yet once
+				// more, a duplicate with the same id (PROTOCOL.md section 2).
+				got = distinctByID(got)
 			}
-			wantHist := int64(1)
+			if data := dataOf(got); !reflect.DeepEqual(data, []string{`"before"`, `"after"`}) {
+				t.Fatalf("delivered %v, want before, after", data)
+			}
 			if persistent {
-				wantHist = 2
-			}
-			if n := e.rdb.XLen(ctx, "herald:{u:alice}:h").Val(); n != wantHist {
-				t.Fatalf("history holds %d entries, want %d", n, wantHist)
+				if n := e.rdb.XLen(ctx, "herald:{u:alice}:h").Val(); n != 2 {
+					t.Fatalf("history holds %d entries, want 2", n)
+				}
 			}
 		})
 	}

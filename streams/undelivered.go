@@ -24,12 +24,15 @@ for _, m in ipairs(redis.call('zrange', KEYS[1], 0, -1)) do
   if ms < am or (ms == am and seq <= as) then redis.call('zrem', KEYS[1], m) end
 end
 return 0`)
-	// popDueScript takes the offsets whose deadline passed, once, and returns them
-	// with the next deadline.
-	popDueScript = redis.NewScript(`
-local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1])
-if #due > 0 then redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[1]) end
-return {due, redis.call('zrange', KEYS[1], 0, 0, 'WITHSCORES')}`)
+	// claimDueScript claims the offsets whose deadline passed for one emitter: it
+	// moves their deadline to the end of the claim instead of removing them, so
+	// that an emitter that fails (Redis error, crash) before its event is stored
+	// leaves them to be emitted again once the claim ends. They are removed only
+	// after their event was appended: at least once.
+	claimDueScript = redis.NewScript(`
+local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, m in ipairs(due) do redis.call('zadd', KEYS[1], ARGV[2], m) end
+return due`)
 )
 
 // Undelivered implements delivery.ack_timeout: user pushes no device acked in time
@@ -59,13 +62,17 @@ func NewUndelivered(rdb redis.UniversalClient, keys Keys, timeout time.Duration,
 func (u *Undelivered) Enabled() bool { return u != nil && u.timeout > 0 }
 
 // await queues, in the router's pipeline, the wait for an ack of a user push.
-func (u *Undelivered) await(ctx context.Context, pipe redis.Pipeliner, p *wire.Push, now time.Time) {
+// It returns the commands, which the router checks before it acknowledges the
+// push's ingress entry; nil when there is nothing to wait for.
+func (u *Undelivered) await(ctx context.Context, pipe redis.Pipeliner, p *wire.Push, now time.Time) []redis.Cmder {
 	if !u.Enabled() || p.Recipient.Kind != wire.KindUser {
-		return
+		return nil
 	}
 	due := float64(now.Add(u.timeout).UnixMilli())
-	pipe.ZAdd(ctx, u.keys.AckWait(p.Recipient.Name), redis.Z{Score: due, Member: p.Offset.String()})
-	pipe.ZAddLT(ctx, u.keys.AckDue(), redis.Z{Score: due, Member: p.Recipient.Name})
+	return []redis.Cmder{
+		pipe.ZAdd(ctx, u.keys.AckWait(p.Recipient.Name), redis.Z{Score: due, Member: p.Offset.String()}),
+		pipe.ZAddLT(ctx, u.keys.AckDue(), redis.Z{Score: due, Member: p.Recipient.Name}),
+	}
 }
 
 // Ack records that a session of user handled everything up to o.
@@ -141,8 +148,15 @@ func (u *Undelivered) flushAcks(ctx context.Context) {
 	}
 }
 
+// Claims of overdue offsets: how long an emitter has to append their events
+// before another may, and how many one claim takes.
+const (
+	undeliveredClaim    = 30 * time.Second
+	undeliveredPerClaim = 100
+)
+
 // emitDue appends every overdue push of every due user to herald:undelivered. Any
-// node may run it; popDueScript hands each push to one of them.
+// node may run it; claimDueScript hands each push to one of them at a time.
 func (u *Undelivered) emitDue(ctx context.Context, now time.Time) error {
 	nowMs := strconv.FormatInt(now.UnixMilli(), 10)
 	users, err := u.rdb.ZRangeByScore(ctx, u.keys.AckDue(), &redis.ZRangeBy{Min: "-inf", Max: nowMs, Count: 200}).Result()
@@ -150,41 +164,52 @@ func (u *Undelivered) emitDue(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("streams: due acks: %w", err)
 	}
 	for _, user := range users {
-		if err := u.emitUser(ctx, user, nowMs); err != nil {
+		if err := u.emitUser(ctx, user, now); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (u *Undelivered) emitUser(ctx context.Context, user, nowMs string) error {
-	res, err := popDueScript.Run(ctx, u.rdb, []string{u.keys.AckWait(user)}, nowMs).Slice()
-	if err != nil || len(res) != 2 {
-		return fmt.Errorf("streams: pop due acks of %s: %w", user, err)
+// emitUser claims the user's overdue offsets, appends their events and only then
+// removes them. A failure leaves the rest claimed: emitted again when the claim
+// ends (an event may thus be appended twice; it carries the push id).
+func (u *Undelivered) emitUser(ctx context.Context, user string, now time.Time) error {
+	key := u.keys.AckWait(user)
+	due, err := claimDueScript.Run(ctx, u.rdb, []string{key},
+		now.UnixMilli(), now.Add(undeliveredClaim).UnixMilli(), undeliveredPerClaim).StringSlice()
+	if err != nil {
+		return fmt.Errorf("streams: claim due acks of %s: %w", user, err)
 	}
-	due, _ := res[0].([]any)
-	next, _ := res[1].([]any)
-	if err := u.reindex(ctx, user, next); err != nil {
+	emitted := 0
+	var emitErr error
+	for _, off := range due {
+		if emitErr = u.emitOne(ctx, user, off); emitErr != nil {
+			break
+		}
+		emitted++
+	}
+	if emitted > 0 {
+		members := make([]any, emitted)
+		for i, off := range due[:emitted] {
+			members[i] = off
+		}
+		if err := u.rdb.ZRem(ctx, key, members...).Err(); err != nil {
+			return fmt.Errorf("streams: clear emitted acks of %s: %w", user, err)
+		}
+	}
+	if err := u.reindex(ctx, user); err != nil {
 		return err
 	}
-	for _, d := range due {
-		off, _ := d.(string)
-		if err := u.emitOne(ctx, user, off); err != nil {
-			return err
-		}
-	}
-	return nil
+	return emitErr
 }
 
-// reindex keeps the user in the due index at its next deadline, or drops it; the
-// re-check after dropping closes the race with a router adding a push meanwhile.
-func (u *Undelivered) reindex(ctx context.Context, user string, next []any) error {
-	if len(next) == 2 {
-		score, _ := strconv.ParseFloat(fmt.Sprint(next[1]), 64)
-		return u.rdb.ZAdd(ctx, u.keys.AckDue(), redis.Z{Score: score, Member: user}).Err()
-	}
+// reindex puts the user in the due index at its earliest deadline left, or
+// leaves it out. Removing first and adding with LT closes the race with a router
+// adding an earlier deadline meanwhile.
+func (u *Undelivered) reindex(ctx context.Context, user string) error {
 	if err := u.rdb.ZRem(ctx, u.keys.AckDue(), user).Err(); err != nil {
-		return err
+		return fmt.Errorf("streams: reindex acks of %s: %w", user, err)
 	}
 	left, err := u.rdb.ZRangeWithScores(ctx, u.keys.AckWait(user), 0, 0).Result()
 	if err != nil || len(left) == 0 {

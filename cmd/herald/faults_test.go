@@ -147,7 +147,7 @@ func TestKillRouterBetweenReadAndAck(t *testing.T) {
 	ctx := context.Background()
 	a := startProc(t, redisFlags(srv), "a", fastCluster...)
 	eventually(t, 10*time.Second, func() error {
-		if h, _ := rdb.Get(ctx, "herald:in:lease").Result(); h != "a" {
+		if h, _ := rdb.Get(ctx, "herald:{herald:in}:lease").Result(); h != "a" {
 			return fmt.Errorf("lease held by %q", h)
 		}
 		return nil

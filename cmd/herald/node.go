@@ -144,16 +144,17 @@ func (n *node) wire(opts nodeOptions) {
 		n.log.Warn("this node was declared dead or Redis lost its data; its sessions resume from history")
 		n.actors.Reconnect(context.Background())
 	}, n.log, sm, health)
+	n.inbox = streams.NewInbox(n.rdb, keys, streams.InboxConfig{
+		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block, DLQMaxLen: cfg.Streams.DLQMaxLen,
+		MaxLen: cfg.Streams.InboxMaxLen, OnReset: n.presence.Resync,
+		OnOverflow: func() { n.actors.Reconnect(context.Background()) },
+	}, n.actors, n.log, sm, health)
 	n.router = streams.NewRouter(n.rdb, keys, streams.RouterConfig{
 		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block,
 		ClaimIdle: cfg.Streams.ClaimIdle, MaxDeliveries: cfg.Streams.MaxDeliveries,
-		LeaseTTL: cfg.Streams.LeaseTTL, InboxMaxLen: cfg.Streams.InboxMaxLen, DLQMaxLen: cfg.Streams.DLQMaxLen,
+		LeaseTTL: cfg.Streams.LeaseTTL, DLQMaxLen: cfg.Streams.DLQMaxLen,
 		HistorySize: cfg.History.Size, HistoryTTL: cfg.History.TTL, MaxPayload: cfg.Limits.MaxPayloadBytes,
-	}, n.actors, n.undeliv, n.log, sm, health)
-	n.inbox = streams.NewInbox(n.rdb, keys, streams.InboxConfig{
-		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block, DLQMaxLen: cfg.Streams.DLQMaxLen,
-		OnReset: n.presence.Resync,
-	}, n.actors, n.log, sm, health)
+	}, n.actors, n.inbox, n.undeliv, n.log, sm, health)
 	n.gw = gateway.New(gateway.Config{
 		Node: cfg.Node.ID, AllowedOrigins: cfg.Auth.AllowedOrigins, PublishAPIKey: cfg.Publish.APIKey,
 		WriteTimeout: cfg.Gateway.WriteTimeout, HandshakeTimeout: cfg.Gateway.HandshakeTimeout,

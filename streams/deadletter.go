@@ -1,0 +1,51 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// deadLetter is an ingress entry on its way to the dead-letter stream.
+type deadLetter struct {
+	id     string
+	fields map[string]any
+	reason string
+	class  string // metric label: a small fixed set
+	add    *redis.StringCmd
+}
+
+// deadLetter stores entries the router gives up on (max deliveries exceeded) and
+// acknowledges them. A failed acknowledgement only means they may be stored twice.
+func (l *partitionLoop) deadLetter(ctx context.Context, dead []deadLetter) error {
+	_, err := l.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, d := range dead {
+			pipe.XAdd(ctx, dlqArgs(l.keys, l.cfg.DLQMaxLen, l.stream, d))
+		}
+		return nil
+	})
+	if err != nil {
+		l.metrics.RedisErrors.WithLabelValues("dead_letter").Inc()
+		return fmt.Errorf("streams: dead-letter to %s: %w", l.keys.DeadLetters(), err)
+	}
+	ids := make([]string, len(dead))
+	for i, d := range dead {
+		ids[i] = d.id
+		l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
+	}
+	if err := l.rdb.XAck(ctx, l.stream, groupRouter, ids...).Err(); err != nil {
+		l.metrics.RedisErrors.WithLabelValues("ack").Inc()
+		return fmt.Errorf("streams: ack %s: %w", l.stream, err)
+	}
+	return nil
+}
+
+func dlqArgs(keys Keys, maxLen int, stream string, d deadLetter) *redis.XAddArgs {
+	entry, _ := json.Marshal(d.fields)
+	return &redis.XAddArgs{
+		Stream: keys.DeadLetters(), MaxLen: int64(maxLen), Approx: true,
+		Values: []any{"reason", d.reason, "entry", string(entry), "stream", stream, "id", d.id},
+	}
+}
