@@ -109,16 +109,16 @@ type Deps struct {
 
 // System is one node's actor system: the directory shards and the session actors.
 type System struct {
-	cfg      Config
-	deps     Deps
-	sys      *actor.ActorSystem
-	shards   []*actor.PID
+	cfg    Config
+	deps   Deps
+	sys    *actor.ActorSystem
+	shards []*actor.PID
 	// shardState[i] is shard i's actor, which survives its restarts.
 	shardState []*shard
-	guardian actor.SupervisorStrategy
-	nowMs    func() int64
-	parts    sync.Pool // [][]byte scratch for coalesced writes
-	dispatch *dispatcher
+	guardian   actor.SupervisorStrategy
+	nowMs      func() int64
+	parts      sync.Pool // [][]byte scratch for coalesced writes
+	dispatch   *dispatcher
 
 	spawnMu      sync.Mutex // serializes Open's Spawn: sessionProps's producer reads spawning
 	spawning     *session

@@ -475,4 +475,3 @@ func (l *partitionLoop) route(ctx context.Context, msgs []redis.XMessage) error 
 	_, _ = pipe.Exec(ctx)
 	return l.handOffDone(h)
 }
-

@@ -42,6 +42,7 @@ type Undelivered struct {
 	rdb     redis.UniversalClient
 	keys    Keys
 	timeout time.Duration
+	claim   time.Duration // undeliveredClaim; shorter in tests
 	log     *rateLog
 	metrics *Metrics
 
@@ -54,7 +55,7 @@ type Undelivered struct {
 
 // NewUndelivered returns the tracker; timeout 0 turns it off.
 func NewUndelivered(rdb redis.UniversalClient, keys Keys, timeout time.Duration, log *slog.Logger, m *Metrics) *Undelivered {
-	return &Undelivered{rdb: rdb, keys: keys, timeout: timeout, log: newRateLog(log, 10*time.Second), metrics: m,
+	return &Undelivered{rdb: rdb, keys: keys, timeout: timeout, claim: undeliveredClaim, log: newRateLog(log, 10*time.Second), metrics: m,
 		acked: make(map[string]wire.Offset), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -177,7 +178,7 @@ func (u *Undelivered) emitDue(ctx context.Context, now time.Time) error {
 func (u *Undelivered) emitUser(ctx context.Context, user string, now time.Time) error {
 	key := u.keys.AckWait(user)
 	due, err := claimDueScript.Run(ctx, u.rdb, []string{key},
-		now.UnixMilli(), now.Add(undeliveredClaim).UnixMilli(), undeliveredPerClaim).StringSlice()
+		now.UnixMilli(), now.Add(u.claim).UnixMilli(), undeliveredPerClaim).StringSlice()
 	if err != nil {
 		return fmt.Errorf("streams: claim due acks of %s: %w", user, err)
 	}

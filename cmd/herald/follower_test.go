@@ -18,11 +18,15 @@ type follower struct {
 	user  string
 	addrs []string
 
-	mu         sync.Mutex
-	last       string
-	seen       map[string]bool // message ids
-	seqs       map[int]int     // seq -> times received
-	dups       int
+	mu     sync.Mutex
+	last   string
+	seen   map[string]bool // message ids
+	seqs   map[int]int     // seq -> times received
+	seqIDs map[int]string  // seq -> the id it came with first
+	dups   int             // duplicates dropped by id
+	// unmarked counts pushes received again under another id: duplicates a
+	// client could not drop (PROTOCOL.md section 2 says they carry the same id).
+	unmarked   int
 	reconnects int
 	lastClose  uint16
 	codes      []string
@@ -31,7 +35,7 @@ type follower struct {
 }
 
 func follow(t *testing.T, user string, addrs ...string) *follower {
-	f := &follower{t: t, user: user, addrs: addrs, seen: map[string]bool{}, seqs: map[int]int{},
+	f := &follower{t: t, user: user, addrs: addrs, seen: map[string]bool{}, seqs: map[int]int{}, seqIDs: map[int]string{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go f.run()
 	t.Cleanup(f.close)
@@ -135,6 +139,10 @@ func (f *follower) record(line []byte) {
 	if d, ok := fr["data"].(map[string]any); ok {
 		if s, ok := d["seq"].(float64); ok {
 			f.seqs[int(s)]++
+			if first, ok := f.seqIDs[int(s)]; ok && first != fr.str("id") {
+				f.unmarked++
+			}
+			f.seqIDs[int(s)] = fr.str("id")
 		}
 	}
 }
@@ -152,9 +160,17 @@ func (f *follower) missing(n int) []int {
 	return out
 }
 
-// waitAll waits until every seq in [0,n) arrived.
+// waitAll waits until every seq in [0,n) arrived, and fails if any arrived again
+// under another id.
 func (f *follower) waitAll(n int, d time.Duration) {
 	f.t.Helper()
+	defer func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.unmarked > 0 {
+			f.t.Fatalf("%s got %d pushes again under another id: a client cannot drop those", f.user, f.unmarked)
+		}
+	}()
 	eventually(f.t, d, func() error {
 		if m := f.missing(n); len(m) > 0 {
 			if len(m) > 10 {

@@ -331,9 +331,16 @@ type Cluster struct {
 // every node. Each node is stopped by its own tb.Cleanup.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
+	return StartClusterWith(tb, Options{})
+}
+
+// StartClusterWith is StartCluster with options for every master (e.g.
+// AppendOnly, so that a master killed with -9 restarts from its AOF).
+func StartClusterWith(tb testing.TB, opts Options) *Cluster {
+	tb.Helper()
 	c := &Cluster{}
 	for i := 0; i < 3; i++ {
-		n := start(tb, Options{}, true)
+		n := start(tb, opts, true)
 		c.Nodes = append(c.Nodes, n)
 		c.Addrs = append(c.Addrs, n.Addr)
 	}

@@ -1,0 +1,7 @@
+package streams
+
+import "time"
+
+// SetUndeliveredClaim shortens how long an emitter's claim on overdue offsets
+// lasts, so that a test sees a failed emit retried within seconds.
+func SetUndeliveredClaim(u *Undelivered, d time.Duration) { u.claim = d }
