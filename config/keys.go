@@ -53,7 +53,7 @@ var keyTable = []keyDef{
 	{name: "streams.claim_idle", def: 10 * time.Second, help: "idle time after which a pending entry is reclaimed", check: durMin(1)},
 	{name: "streams.max_deliveries", def: 5, help: "deliveries before an entry goes to the dead-letter stream", check: intMin(1)},
 	{name: "streams.lease_ttl", def: 5 * time.Second, help: "lifetime of a node's partition lease", check: durMin(100 * time.Millisecond)},
-	{name: "streams.inbox_max_len", def: 1000000, help: "approximate MAXLEN of a node inbox stream", check: intMin(1000)},
+	{name: "streams.inbox_max_len", def: 1000000, help: "backlog of a node inbox (entries) over which the node closes its sessions so that they resume from history; inboxes are never trimmed unread", check: intMin(1000)},
 	{name: "streams.dlq_max_len", def: 100000, help: "approximate MAXLEN of the dead-letter stream", check: intMin(100)},
 	{name: "gateway.write_timeout", def: 5 * time.Second, help: "deadline of one WebSocket write", check: durMin(1)},
 	{name: "gateway.handshake_timeout", def: 10 * time.Second, help: "deadline of the HTTP request and WebSocket upgrade", check: durMin(1)},

@@ -35,7 +35,8 @@ type Cluster struct {
 	metrics  *Metrics
 	health   *Health
 
-	beats int // successful heartbeats
+	beats    int       // successful heartbeats
+	lastBeat time.Time // of the last successful heartbeat
 	// reaped are the nodes this node cleaned up lately. A router that read their
 	// presence just before the cleanup can still append to their inbox after it,
 	// recreating the key; such leftovers are deleted again for 2 x NodeTTL.
@@ -138,6 +139,13 @@ func (c *Cluster) warn(msg string, err error) {
 // presence was removed, so it writes it again and has its sessions resume.
 func (c *Cluster) heartbeat(ctx context.Context) error {
 	now := time.Now()
+	if !c.lastBeat.IsZero() && now.Sub(c.lastBeat) > c.cfg.NodeTTL/2 {
+		// Silent long enough to be declared dead soon, or already (paused, cut off):
+		// no presence is written until this heartbeat tells. Written before the
+		// sessions that missed pushes meanwhile are closed, it would let newer pushes
+		// reach them, and their clients would resume after the gap.
+		c.presence.Hold()
+	}
 	added, err := c.rdb.ZAdd(ctx, c.keys.Nodes(), redis.Z{Score: float64(now.UnixMilli()), Member: c.cfg.Node}).Result()
 	if err != nil {
 		c.healthySince = time.Time{}
@@ -149,12 +157,14 @@ func (c *Cluster) heartbeat(ctx context.Context) error {
 	if c.healthySince.IsZero() {
 		c.healthySince = now
 	}
+	c.lastBeat = now
 	if added == 1 && c.beats > 0 {
-		c.presence.Resync()
 		if c.onLost != nil {
-			c.onLost()
+			c.onLost() // first: the sessions are closed before presence brings pushes again
 		}
+		c.presence.Resync()
 	}
+	c.presence.Release()
 	c.beats++
 	return nil
 }
@@ -205,11 +215,20 @@ func (c *Cluster) reapNode(ctx context.Context, node string, cutoff int64) error
 	return nil
 }
 
-// sweepReaped deletes what late appends recreated for recently reaped nodes.
+// sweepReaped deletes what late appends recreated for recently reaped nodes. A
+// node that came back (it heartbeats again: it was paused, not dead) is left
+// alone: its inbox holds pushes for its sessions again, and deleting it would
+// lose them (its sessions would be closed to resume, but only after the loss).
 func (c *Cluster) sweepReaped(ctx context.Context, now time.Time) {
 	for node, at := range c.reaped {
 		if now.Sub(at) > 2*c.cfg.NodeTTL {
 			delete(c.reaped, node)
+			continue
+		}
+		if err := c.rdb.ZScore(ctx, c.keys.Nodes(), node).Err(); !errors.Is(err, redis.Nil) {
+			if err == nil {
+				delete(c.reaped, node) // back
+			}
 			continue
 		}
 		_ = c.rdb.Del(ctx, c.keys.Inbox(node), c.keys.NodeRecipients(node)).Err()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,6 +31,10 @@ type Presence struct {
 	events  presenceEvents
 	log     *slog.Logger
 	metrics *Metrics
+
+	// held: nothing is written until Release (Cluster.heartbeat, while the node
+	// may have been declared dead).
+	held atomic.Bool
 
 	mu      sync.Mutex
 	pending map[wire.Recipient]*presenceOp
@@ -122,6 +127,16 @@ func sliceOf(r wire.Recipient, of int) int {
 	return int(h % uint32(of))
 }
 
+// Hold stops writing presence until Release; changes keep coalescing meanwhile.
+func (p *Presence) Hold() { p.held.Store(true) }
+
+// Release lets the writer write what is pending.
+func (p *Presence) Release() {
+	if p.held.Swap(false) {
+		p.signal()
+	}
+}
+
 func (p *Presence) signal() {
 	select {
 	case p.wake <- struct{}{}:
@@ -167,6 +182,9 @@ func (p *Presence) run() {
 			slice = (slice + 1) % resyncSlices
 			continue
 		case <-p.wake:
+			if p.held.Load() {
+				continue // Release wakes the writer again
+			}
 		case <-p.stop:
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = p.flush(ctx)

@@ -62,6 +62,16 @@ type node struct {
 	stopErr  error
 }
 
+// inboxLost runs when the node's inbox vanished (reaped while this node was
+// paused, deleted, or Redis lost its data): pushes for its sessions may have gone
+// with it unread. The sessions are closed first, so that they resume from history
+// before presence (written again next) brings newer pushes to them.
+func (n *node) inboxLost() {
+	n.log.Warn("this node's inbox vanished; its sessions resume from history")
+	n.actors.Reconnect(context.Background())
+	n.presence.Resync()
+}
+
 // startNode wires and starts a node. cfg.Auth.HMACSecret and cfg.Redis must be
 // final (the embedded store already started, when that is the mode).
 func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts nodeOptions) (*node, error) {
@@ -146,7 +156,7 @@ func (n *node) wire(opts nodeOptions) {
 	}, n.log, sm, health)
 	n.inbox = streams.NewInbox(n.rdb, keys, streams.InboxConfig{
 		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block, DLQMaxLen: cfg.Streams.DLQMaxLen,
-		MaxLen: cfg.Streams.InboxMaxLen, OnReset: n.presence.Resync,
+		MaxLen: cfg.Streams.InboxMaxLen, OnReset: n.inboxLost,
 		OnOverflow: func() { n.actors.Reconnect(context.Background()) },
 	}, n.actors, n.log, sm, health)
 	n.router = streams.NewRouter(n.rdb, keys, streams.RouterConfig{
