@@ -102,6 +102,10 @@ func (c *Cluster) Leave(ctx context.Context) error {
 	return nil
 }
 
+// tickSlack keeps a tick that comes a little early from skipping a heartbeat
+// (and doubling the time between two).
+const tickSlack = 100 * time.Millisecond
+
 func (c *Cluster) run() {
 	defer close(c.done)
 	tick := time.NewTicker(time.Second)
@@ -115,22 +119,33 @@ func (c *Cluster) run() {
 		case now := <-tick.C:
 			ctx, cancel := context.WithTimeout(context.Background(), every)
 			if now.After(beatAt) {
-				beatAt = now.Add(every)
+				beatAt = now.Add(every - tickSlack)
 				c.warn("cluster: heartbeat failing", c.heartbeat(ctx))
 			}
 			if now.After(reapAt) {
-				reapAt = now.Add(every)
-				c.warn("cluster: reaping failing", c.reap(ctx, now))
+				reapAt = now.Add(every - tickSlack)
+				c.redisFailed(c.warn("cluster: reaping failing", c.reap(ctx, now)))
 			}
-			c.warn("cluster: offline events failing", c.events.emitOffline(ctx, now))
+			c.redisFailed(c.warn("cluster: offline events failing", c.events.emitOffline(ctx, now)))
 			cancel()
 		}
 	}
 }
 
-func (c *Cluster) warn(msg string, err error) {
+func (c *Cluster) warn(msg string, err error) error {
 	if err != nil {
 		c.log.warn(msg, err)
+	}
+	return err
+}
+
+// redisFailed ends the time this node counts as reaching Redis without a break
+// when any of its Redis calls failed, not only a heartbeat: with Redis paused, the
+// loop is usually blocked in another call, and right after Redis came back every
+// other node's heartbeat would look older than node_ttl.
+func (c *Cluster) redisFailed(err error) {
+	if err != nil {
+		c.healthySince = time.Time{}
 	}
 }
 
@@ -139,12 +154,16 @@ func (c *Cluster) warn(msg string, err error) {
 // presence was removed, so it writes it again and has its sessions resume.
 func (c *Cluster) heartbeat(ctx context.Context) error {
 	now := time.Now()
-	if !c.lastBeat.IsZero() && now.Sub(c.lastBeat) > c.cfg.NodeTTL/2 {
+	gap := now.Sub(c.lastBeat)
+	if !c.lastBeat.IsZero() && gap > c.cfg.NodeTTL/2 {
 		// Silent long enough to be declared dead soon, or already (paused, cut off):
 		// no presence is written until this heartbeat tells. Written before the
 		// sessions that missed pushes meanwhile are closed, it would let newer pushes
 		// reach them, and their clients would resume after the gap.
 		c.presence.Hold()
+	}
+	if !c.lastBeat.IsZero() && gap > c.cfg.NodeTTL {
+		c.healthySince = time.Time{} // silent itself (paused): it judges others only later
 	}
 	added, err := c.rdb.ZAdd(ctx, c.keys.Nodes(), redis.Z{Score: float64(now.UnixMilli()), Member: c.cfg.Node}).Result()
 	if err != nil {

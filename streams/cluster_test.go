@@ -103,3 +103,36 @@ func TestPresenceWaitsForTheHeartbeatAfterSilence(t *testing.T) {
 		t.Fatalf("onLost ran %d times, %d of them after presence was written", lost.Load(), lostSawPresence.Load())
 	}
 }
+
+// A node whose own Redis calls were failing (here its offline events, as when
+// Redis was paused while the loop waited in that call) does not judge other nodes
+// dead until it has reached Redis without a break for node_ttl again: right after
+// an outage every heartbeat looks old.
+func TestReaperWaitsAfterItsOwnRedisFailures(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := testCtx(t)
+	if err := e.rdb.Set(ctx, e.keys.OfflinePending(), "offline events fail", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	old := float64(time.Now().Add(-time.Minute).UnixMilli())
+	if err := e.rdb.ZAdd(ctx, e.keys.Nodes(), redis.Z{Score: old, Member: "silent"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := newPresence(t, e, "a")
+	p.Start()
+	startCluster(t, e, "a", p, nil)
+	time.Sleep(2500 * time.Millisecond) // past node_ttl, failing all along
+	if n := counter(t, e.metrics.NodesReaped); n != 0 {
+		t.Fatalf("reaped %v nodes while its own Redis calls failed", n)
+	}
+	if err := e.rdb.Del(ctx, e.keys.OfflinePending()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitLong, func() error {
+		if counter(t, e.metrics.NodesReaped) != 1 {
+			return errNotYet
+		}
+		return nil
+	})
+}
