@@ -342,10 +342,10 @@ func (r *nemesisRun) report(res nemesisResult) {
 	if len(res.delays) > 0 {
 		p99 = res.delays[len(res.delays)*99/100]
 	}
-	summary := fmt.Sprintf("faults %d %v; pushes acknowledged %d (%d XADDs failed); lost %d; duplicates %d (seen before dedupe); "+
+	summary := fmt.Sprintf("faults %d %v; pushes acknowledged %d (%d XADDs failed); lost %d (%d episodes); duplicates %d (seen before dedupe); "+
 		"late in a session %d; wrong user %d; one seq under two ids %d; sessions %d (%d dropped by the server); "+
 		"delay p99 %v, max %v (seq %d, %s); anomalies %d",
-		r.nm.total(), r.nm.counts, res.acked, res.failedPubs, len(res.lost), res.dups, res.late, res.wrongUser,
+		r.nm.total(), r.nm.counts, res.acked, res.failedPubs, len(res.lost), len(lossEpisodes(r.pubsByUser(), res.lost)), res.dups, res.late, res.wrongUser,
 		res.idClash, res.sessions, res.dropped, p99.Round(time.Millisecond), res.maxDelay.Round(time.Millisecond),
 		res.maxDelaySeq, res.maxDelayUser, len(res.anomalies))
 	t.Log("nemesis: " + summary)
@@ -357,12 +357,14 @@ func (r *nemesisRun) report(res nemesisResult) {
 		}
 		t.Log("anomaly: " + a)
 	}
-	for i, p := range res.lost {
+	episodes := lossEpisodes(r.pubsByUser(), res.lost)
+	for i, ep := range episodes {
 		if i == 10 {
-			t.Logf("... %d more lost pushes: see the record", len(res.lost)-i)
+			t.Logf("... %d more loss episodes: see the record", len(episodes)-i)
 			break
 		}
-		t.Log(r.traceLost(p))
+		t.Logf("loss episode %d of %d: %s lost %d consecutive pushes, seq %d to %d; the first one:\n%s",
+			i+1, len(episodes), ep[0].User, len(ep), ep[0].Seq, ep[len(ep)-1].Seq, r.traceLost(ep[0]))
 	}
 	r.rec.flush()
 	t.Logf("record: %s (node logs and redis.log in %s)", r.rec.path, r.dir)
@@ -384,4 +386,41 @@ func (nm *nemesis) total() int {
 		n += c
 	}
 	return n
+}
+
+// lossEpisodes groups the lost pushes into runs of one user's consecutive
+// acknowledged pushes: one fault usually loses a run, and one trace explains it.
+func lossEpisodes(byUser map[string][]nemesisPub, lost []nemesisPub) [][]nemesisPub {
+	isLost := map[int]bool{}
+	for _, p := range lost {
+		isLost[p.Seq] = true
+	}
+	var out [][]nemesisPub
+	for _, u := range sortedKeys(byUser) {
+		var run []nemesisPub
+		for _, p := range byUser[u] {
+			if isLost[p.Seq] {
+				run = append(run, p)
+				continue
+			}
+			if len(run) > 0 {
+				out = append(out, run)
+				run = nil
+			}
+		}
+		if len(run) > 0 {
+			out = append(out, run)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0].At.Before(out[j][0].At) })
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
