@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// nemesisObserver samples the cluster's state in Redis five times a second and
+// records every change: which nodes are listed (a node reaped leaves herald:nodes),
+// whether each node's inbox exists (the reaper deletes it), who holds the ingress
+// lease, and each user's presence set. Clients see only frames; these changes are
+// what explains why a push went where it went.
+type nemesisObserver struct {
+	rdb   *redis.Client
+	rec   *nemesisRecorder
+	users []string
+	nodes []string
+	done  chan struct{}
+}
+
+func newNemesisObserver(addr string, rec *nemesisRecorder, users, nodes []string) *nemesisObserver {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 300 * time.Millisecond,
+		ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, PoolSize: 1})
+	return &nemesisObserver{rdb: rdb, rec: rec, users: users, nodes: nodes, done: make(chan struct{})}
+}
+
+func (o *nemesisObserver) run(stop <-chan struct{}) {
+	defer close(o.done)
+	defer o.rdb.Close()
+	prev := map[string]string{}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		at := time.Now()
+		state, ok := o.sample()
+		if !ok {
+			continue // Redis down or stopped: nothing to compare
+		}
+		for k, v := range state {
+			if prev[k] != v {
+				e := nemesisEvent{Ev: "observe", Kind: k, Detail: v}
+				if u, isUser := strings.CutPrefix(k, "presence:"); isUser {
+					e.User = u
+				}
+				o.rec.add(at, e)
+				prev[k] = v
+			}
+		}
+	}
+}
+
+// sample reads the state in one pipeline; ok is false when any read failed.
+func (o *nemesisObserver) sample() (map[string]string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	pipe := o.rdb.Pipeline()
+	nodes := pipe.ZRange(ctx, "herald:nodes", 0, -1)
+	lease := pipe.Get(ctx, "herald:in:lease")
+	inboxes := map[string]*redis.IntCmd{}
+	for _, n := range o.nodes {
+		inboxes[n] = pipe.Exists(ctx, "herald:{n:"+n+"}:in")
+	}
+	presence := map[string]*redis.StringSliceCmd{}
+	for _, u := range o.users {
+		presence[u] = pipe.SMembers(ctx, "herald:{u:"+u+"}:p")
+	}
+	_, _ = pipe.Exec(ctx)
+	if nodes.Err() != nil || (lease.Err() != nil && lease.Err() != redis.Nil) {
+		return nil, false
+	}
+	state := map[string]string{"nodes": sortedJoin(nodes.Val()), "lease": lease.Val()}
+	for n, c := range inboxes {
+		if c.Err() != nil {
+			return nil, false
+		}
+		state["inbox:"+n] = map[bool]string{true: "exists", false: "absent"}[c.Val() == 1]
+	}
+	for u, c := range presence {
+		if c.Err() != nil {
+			return nil, false
+		}
+		state["presence:"+u] = sortedJoin(c.Val())
+	}
+	return state, true
+}
+
+func sortedJoin(s []string) string {
+	sort.Strings(s)
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return strings.Join(s, ",")
+}
