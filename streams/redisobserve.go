@@ -26,8 +26,8 @@ const vanishedDedupe = time.Second
 
 // Observer watches the replies of every command a node sends, as a go-redis hook:
 // it counts the round trips Redis refused for lack of memory (OOM), and notices a
-// router's or the inbox's consumer stream vanishing (NOGROUP), which those loops
-// repair by themselves without saying so.
+// router's or the inbox's consumer stream vanishing (NOGROUP, or UNBLOCKED for a
+// read blocked on it), which those loops repair by themselves without saying so.
 type Observer struct {
 	kinds   map[string]string // stream key -> "ingress" or "inbox"
 	log     *slog.Logger
@@ -53,8 +53,8 @@ func (o *Observer) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (o *Observer) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		if err != nil {
-			o.observe(cmd)
+		if err != nil && o.noGroupOrOOM(cmd, err) { // cmd.Err() is set only after the hooks
+			o.metrics.RedisOOM.Inc()
 		}
 		return err
 	}
@@ -66,8 +66,8 @@ func (o *Observer) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 		err := next(ctx, cmds)
 		oom := false
 		for _, c := range cmds {
-			if c.Err() != nil {
-				oom = o.noGroupOrOOM(c) || oom
+			if err := c.Err(); err != nil {
+				oom = o.noGroupOrOOM(c, err) || oom
 			}
 		}
 		if oom {
@@ -77,20 +77,15 @@ func (o *Observer) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	}
 }
 
-func (o *Observer) observe(cmd redis.Cmder) {
-	if o.noGroupOrOOM(cmd) {
-		o.metrics.RedisOOM.Inc()
-	}
-}
-
 // noGroupOrOOM handles a failed command: a NOGROUP on one of the node's consumer
 // streams is counted and logged; an OOM is reported to the caller.
-func (o *Observer) noGroupOrOOM(cmd redis.Cmder) (oom bool) {
-	err := cmd.Err()
+func (o *Observer) noGroupOrOOM(cmd redis.Cmder, err error) (oom bool) {
 	switch {
 	case redis.HasErrorPrefix(err, "OOM"):
 		return true
-	case redis.HasErrorPrefix(err, "NOGROUP"):
+	case redis.HasErrorPrefix(err, "NOGROUP"), redis.HasErrorPrefix(err, "UNBLOCKED the stream key"):
+		// UNBLOCKED: a blocked read's stream was deleted (Redis 7); the NOGROUP
+		// that follows is the same vanishing.
 		o.vanished(streamOf(cmd))
 	}
 	return false
