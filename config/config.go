@@ -92,6 +92,8 @@ type Redis struct {
 	Password string   `koanf:"password"`
 	TLS      bool     `koanf:"tls"`
 	TLSCA    string   `koanf:"tls_ca_file"` // PEM CA bundle to verify Redis with; "" = system roots
+	// AllowEviction starts the node under an evicting maxmemory-policy anyway.
+	AllowEviction bool `koanf:"allow_eviction"`
 }
 
 // Auth configures token verification and the WebSocket origin check.

@@ -30,6 +30,7 @@ var keyTable = []keyDef{
 	{name: "redis.username", def: "", help: "Redis ACL user name"},
 	{name: "redis.password", def: "", help: "Redis password", secret: true},
 	{name: "redis.tls", def: false, help: "connect to Redis over TLS"},
+	{name: "redis.allow_eviction", def: false, help: "start even though Redis's maxmemory-policy is not noeviction, accepting that a full Redis may delete history, consumer groups and presence (pushes then vanish without an error)"},
 	{name: "redis.tls_ca_file", def: "", help: "PEM file of the CA that signed Redis's certificate (empty: the system's roots)"},
 	{name: "auth.hmac_secret", def: "", help: "HS256 token secret, at least 16 bytes; required unless the store is embedded", secret: true},
 	{name: "auth.allowed_origins", def: []string(nil), help: "allowed WebSocket Origin values, comma-separated (empty: any)"},

@@ -63,6 +63,9 @@ type Deps struct {
 	Log       *slog.Logger
 	// Extra routes, e.g. the demo page of the embedded mode.
 	Routes map[string]http.Handler
+	// Warnings, when set, are conditions /readyz lists without turning red (an
+	// eviction policy that may delete Herald's keys).
+	Warnings func() []string
 }
 
 // Server serves HTTP and WebSocket on one listener.
@@ -340,11 +343,17 @@ func decodePublish(w http.ResponseWriter, r *http.Request, maxPayload int) (publ
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.deps.Ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
-		return
+	body := map[string]any{"status": "ready"}
+	if s.deps.Warnings != nil {
+		if ws := s.deps.Warnings(); len(ws) > 0 {
+			body["warnings"] = ws
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	status := http.StatusOK
+	if err := s.deps.Ready(ctx); err != nil {
+		status, body["status"], body["error"] = http.StatusServiceUnavailable, "unavailable", err.Error()
+	}
+	writeJSON(w, status, body)
 }
 
 func writeError(w http.ResponseWriter, status int, reason string) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // RedisConfig says which Redis to use.
@@ -43,6 +44,11 @@ func Connect(ctx context.Context, cfg RedisConfig) (redis.UniversalClient, error
 		MinRetryBackoff:         50 * time.Millisecond,
 		MaxRetryBackoff:         500 * time.Millisecond,
 		DialTimeout:             2 * time.Second,
+		// Only the commands of RedisCommands: no CLIENT SETINFO or CLIENT
+		// MAINT_NOTIFICATIONS on connect, which a least-privilege ACL user would be
+		// denied (and Redis would log as ACL violations on every connection).
+		DisableIdentity:          true,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
 	if len(opts.Addrs) == 0 {
 		opts.Addrs = []string{cfg.Addr}

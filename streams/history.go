@@ -2,7 +2,10 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -20,11 +23,28 @@ type History struct {
 	size    int
 	nowMs   func() int64
 	metrics *Metrics
+	lost    *rateLog // nil: not logged
 }
 
 // NewHistory returns a reader of the history streams; size is history.size.
 func NewHistory(reads *Reads, keys Keys, size int, nowMs func() int64, m *Metrics) *History {
 	return &History{reads: reads, keys: keys, size: size, nowMs: nowMs, metrics: m}
+}
+
+// LogLost makes the reader log, at most every 10 s, a resume that found its
+// history deleted or expired after the client's offset.
+func (h *History) LogLost(log *slog.Logger) { h.lost = newRateLog(log, 10*time.Second) }
+
+// errHistoryLost is logged when a resume found its history gone.
+var errHistoryLost = errors.New("history deleted or expired after the client's offset")
+
+// lostAt counts and logs a resume of r whose history vanished under the client.
+func (h *History) lostAt(r wire.Recipient, since wire.Offset) {
+	h.metrics.KeysVanished.WithLabelValues("history").Inc()
+	if h.lost != nil {
+		h.lost.warn("a resume found its history gone; the client gets complete:false", errHistoryLost,
+			"recipient", r.String(), "since", since.String())
+	}
 }
 
 // xrange reads at most count entries of key from start to stop; rev reads backwards.
@@ -58,10 +78,13 @@ func (h *History) Top(ctx context.Context, r wire.Recipient) (wire.Offset, error
 // whether history still held everything after since.
 //
 // Completeness (docs/ARCHITECTURE.md): history streams are trimmed exactly to
-// history.size, so a since older than the oldest entry held is incomplete when the
-// stream is full (entries were trimmed) and complete when it is not; a non-zero since
-// with no history at all, or one beyond the newest entry, means history was lost or
-// expired.
+// history.size. A non-zero since is an offset the client got from this stream, so
+// while the stream is the one the client read, since's entry is held or was
+// trimmed. A non-zero since older than the oldest entry held therefore means
+// trimmed (the stream is full) or a stream that vanished and was recreated by
+// newer pushes (it is not full): incomplete either way. A zero since is complete
+// while the stream was never trimmed. A non-zero since with no history at all, or
+// beyond the newest entry, means history was lost or expired.
 func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (wire.Offset, bool, error) {
 	key := h.keys.History(r)
 	first, err := h.xrange(ctx, false, key, "-", "+", 1)
@@ -70,16 +93,22 @@ func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offse
 		return since, false, fmt.Errorf("streams: history of %s: %w", r, err)
 	}
 	if len(first) == 0 {
+		if !since.IsZero() {
+			h.lostAt(r, since)
+		}
 		return since, since.IsZero(), nil
 	}
 	complete := !since.Less(wire.MustOffset(first[0].ID))
 	if !complete {
-		// Older than the oldest entry held: complete only if history was never
-		// trimmed, i.e. holds fewer entries than history.size.
+		// Older than the oldest entry held: trimmed if the stream is full,
+		// recreated under the client if it is not (since was one of its entries).
 		cmd := redis.NewIntCmd(ctx, "xlen", key)
 		err := h.reads.Do(ctx, cmd)
-		n := cmd.Val()
-		complete = err == nil && n < int64(h.size)
+		notFull := err == nil && cmd.Val() < int64(h.size)
+		complete = notFull && since.IsZero()
+		if notFull && !since.IsZero() {
+			h.lostAt(r, since)
+		}
 	}
 	last, sent, err := h.replayFrom(ctx, r, since, page)
 	if err != nil {
@@ -89,6 +118,7 @@ func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offse
 		top, err := h.Top(ctx, r)
 		if err == nil && top.Less(since) {
 			complete = false // the client saw entries this history never had: it was lost
+			h.lostAt(r, since)
 		}
 	}
 	return last, complete, nil

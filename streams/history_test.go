@@ -80,6 +80,7 @@ func TestHistoryReplay(t *testing.T) {
 		{name: "since older than the oldest held after trimming", size: 5, setup: ids(8, 1), maxLen: 5, since: "20-0", want: []string{"40-0", "50-0", "60-0", "70-0", "80-0"}, wantLast: "80-0", wantComplete: false},
 		{name: "since just before the oldest held after trimming (judged conservatively)", size: 5, setup: ids(8, 1), maxLen: 5, since: "30-0", want: []string{"40-0", "50-0", "60-0", "70-0", "80-0"}, wantLast: "80-0", wantComplete: false},
 		{name: "since the oldest held after trimming", size: 5, setup: ids(8, 1), maxLen: 5, since: "40-0", want: []string{"50-0", "60-0", "70-0", "80-0"}, wantLast: "80-0", wantComplete: true},
+		{name: "since older than the oldest held, history not full (deleted and recreated under the client)", size: 10, setup: ids(3, 1), since: "5-0", want: []string{"10-0", "20-0", "30-0"}, wantLast: "30-0", wantComplete: false},
 		{name: "since beyond the newest entry", size: 10, setup: ids(3, 1), since: "99-0", want: nil, wantLast: "99-0", wantComplete: false},
 		{name: "since one seq beyond the newest entry", size: 10, setup: ids(3, 1), since: "30-1", want: nil, wantLast: "30-1", wantComplete: false},
 		{

@@ -32,6 +32,11 @@ type Metrics struct {
 	// streams.inbox_max_len and the node closed its sessions so that they resume
 	// from history.
 	InboxOverflows prometheus.Counter
+	// Redis operations (redischeck.go, redisobserve.go).
+	EvictionPolicyChanges prometheus.Counter     // a master's maxmemory-policy changed under the node
+	EvictionUnsafe        prometheus.Gauge       // masters whose policy may evict Herald's keys
+	RedisOOM              prometheus.Counter     // round trips Redis refused (in part) with OOM
+	KeysVanished          *prometheus.CounterVec // consumer streams or histories found deleted, by key kind
 }
 
 // NewMetrics creates the counters and registers them on reg.
@@ -81,6 +86,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.InboxOverflows = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "herald_inbox_overflows_total", Help: "Times this node's inbox backlog passed streams.inbox_max_len and its sessions were closed to resume from history."})
 	reg.MustRegister(m.LeaseLostAcks, m.InboxOverflows)
+	registerRedisOps(reg, m)
 	// Export every label value from the start, so that dashboards and alerts see
 	// zeros rather than missing series.
 	for _, r := range []string{"invalid_data", "invalid_payload", "invalid_both", "invalid_neither", "invalid_user",
@@ -92,4 +98,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.PushesIn, m.DeadLetters, m.RedisErrors, m.Reclaimed, m.InboxRead, m.InboxBad, m.CursorDrops)
 	return m
+}
+
+// registerRedisOps creates the metrics of the Redis checks and observer.
+func registerRedisOps(reg prometheus.Registerer, m *Metrics) {
+	m.EvictionPolicyChanges = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_redis_eviction_policy_changes_total", Help: "Changes of a Redis master's maxmemory-policy seen under the running node."})
+	m.EvictionUnsafe = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "herald_redis_eviction_unsafe", Help: "Redis masters whose maxmemory-policy is not noeviction, so that a full Redis may delete Herald's keys."})
+	m.RedisOOM = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_redis_oom_errors_total", Help: "Redis round trips refused, in part or whole, with OOM: maxmemory reached and nothing evicted."})
+	m.KeysVanished = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_redis_keys_vanished_total", Help: "Keys found deleted under the running node and recreated: ingress, inbox, history (a resume found its history deleted or expired)."}, []string{"key"})
+	for _, k := range []string{"ingress", "inbox", "history"} {
+		m.KeysVanished.WithLabelValues(k)
+	}
+	reg.MustRegister(m.EvictionPolicyChanges, m.EvictionUnsafe, m.RedisOOM, m.KeysVanished)
 }

@@ -36,6 +36,9 @@ type nodeOptions struct {
 	onFrame  func(f wire.ClientFrame) // see actors.Config.OnFrame
 	redis    redis.UniversalClient    // default: connect per cfg.Redis
 	demo     bool                     // embedded mode: the demo page at / and the dev endpoints
+	embedded bool                     // the embedded store: no Redis checks
+	// redisCheckEvery is how often the eviction policy is read again (default 1 min).
+	redisCheckEvery time.Duration
 }
 
 // node is one running Herald node, wired from its parts.
@@ -52,6 +55,7 @@ type node struct {
 	cluster  *streams.Cluster
 	router   *streams.Router
 	inbox    *streams.Inbox
+	check    *streams.RedisCheck // nil on the embedded store
 	actors   *actors.System
 	gw       *gateway.Server
 	trim     *idleTrimmer
@@ -96,6 +100,12 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 	}
 	n.ln = ln
 	n.wire(opts)
+	if err := n.verifyRedis(ctx); err != nil {
+		_ = ln.Close()
+		_ = n.actors.Shutdown(context.Background()) // wire started its clock
+		n.closeRedis()
+		return nil, err
+	}
 	n.reads.Start()
 	n.presence.Start()
 	n.cursors.Start()
@@ -129,6 +139,7 @@ func (n *node) wire(opts nodeOptions) {
 	reg.MustRegister(trims)
 	n.trim = newIdleTrimmer(cfg.Memory.IdleTrim, metricSum(am.Sessions, am.PushesOut, sm.PushesIn, sm.InboxRead), trims)
 	keys := streams.NewKeys(cfg.Redis.Prefix, cfg.Streams.Partitions)
+	n.wireRedisOps(opts, keys, sm)
 	health := streams.NewHealth()
 	nowMs := func() int64 { return time.Now().UnixMilli() }
 
@@ -138,6 +149,7 @@ func (n *node) wire(opts nodeOptions) {
 	n.limit = streams.NewSessionLimit(n.rdb, keys, cfg.Node.ID, cfg.Limits.MaxSessionsPerUser, sm)
 	n.undeliv = streams.NewUndelivered(n.rdb, keys, cfg.Delivery.AckTimeout, n.log, sm)
 	history := streams.NewHistory(n.reads, keys, cfg.History.Size, nowMs, sm)
+	history.LogLost(n.log)
 	publisher := streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm)
 	up := upstream{streams.NewUpstream(n.rdb, keys, publisher, cfg.Limits.MaxPayloadBytes, sm)}
 	n.actors = actors.New(actors.Config{
@@ -179,8 +191,12 @@ func (n *node) wire(opts nodeOptions) {
 			if err := n.rdb.Ping(ctx).Err(); err != nil {
 				return fmt.Errorf("redis unreachable: %w", err)
 			}
+			if err := n.redisMemoryReady(ctx); err != nil {
+				return err
+			}
 			return health.Ready()
 		},
+		Warnings: n.redisWarnings,
 		Routes: web.Routes(web.Config{
 			Demo: opts.demo, Secret: []byte(cfg.Auth.HMACSecret), Publish: publisher.Publish,
 			MaxPayloadBytes: cfg.Limits.MaxPayloadBytes,
@@ -226,6 +242,9 @@ func (n *node) stop(ctx context.Context) error {
 
 // stopHelpers flushes and stops the batch writers and the membership loop.
 func (n *node) stopHelpers(ctx context.Context) {
+	if n.check != nil {
+		n.check.Stop()
+	}
 	n.cursors.Stop(ctx)
 	n.limit.Stop(ctx)
 	n.undeliv.Stop(ctx)

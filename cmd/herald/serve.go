@@ -41,7 +41,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 		return err
 	}
 	defer stopPprof()
-	n, err := startNode(ctx, cfg, log, nodeOptions{demo: dev != nil})
+	n, err := startNode(ctx, cfg, log, nodeOptions{demo: dev != nil, embedded: dev != nil})
 	if err != nil {
 		return err
 	}

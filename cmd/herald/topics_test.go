@@ -155,15 +155,20 @@ func TestTopicRecoveryWithSince(t *testing.T) {
 	wg.Wait()
 	c2.quiet(200 * time.Millisecond)
 
-	// A since older than the topic's history: complete false.
-	c3 := connect(t, n, "bob", "")
-	subscribe(t, c3, "scores", "1-0")
-	got := c3.pushes(total, 10*time.Second)
-	if seqOf(t, got[0]) != 0 {
-		t.Fatalf("replay started at %v", got[0])
-	}
-	if rec := c3.expect(t, "recovered", "scores"); rec["complete"] != true {
-		t.Fatalf("history holds all %d, complete should be true: %v", total, rec)
+	// A non-zero since older than the topic's history is an offset of a stream that
+	// is gone (trimmed, expired or deleted): complete false, although the history
+	// was never trimmed. From 0-0 the whole history is complete.
+	for since, want := range map[string]bool{"1-0": false, "0-0": true} {
+		c3 := connect(t, n, "bob", "")
+		subscribe(t, c3, "scores", since)
+		got := c3.pushes(total, 10*time.Second)
+		if seqOf(t, got[0]) != 0 {
+			t.Fatalf("replay since %s started at %v", since, got[0])
+		}
+		if rec := c3.expect(t, "recovered", "scores"); rec["complete"] != want {
+			t.Fatalf("since %s: history holds all %d, complete should be %v: %v", since, total, want, rec)
+		}
+		c3.close()
 	}
 }
 
