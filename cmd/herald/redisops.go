@@ -50,4 +50,3 @@ func (n *node) redisWarnings() []string {
 	}
 	return n.check.Warnings()
 }
-
