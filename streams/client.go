@@ -101,7 +101,23 @@ func (e *Embedded) Close() { e.srv.Close() }
 
 // isNoGroup tells a NOGROUP error: the stream or its group vanished (Redis restarted
 // without persistence, or someone deleted the key) and must be created again.
-func isNoGroup(err error) bool { return err != nil && redis.HasErrorPrefix(err, "NOGROUP") }
+// isNoGroup: the group is gone. Redis 7 answers a read that was blocked on a
+// deleted stream with UNBLOCKED; the next read would say NOGROUP.
+func isNoGroup(err error) bool {
+	return err != nil && (redis.HasErrorPrefix(err, "NOGROUP") || redis.HasErrorPrefix(err, "UNBLOCKED the stream key"))
+}
+
+// isTransient: Redis refused a command for now (out of memory, loading its data,
+// busy with a script, a cluster slot moving or down) rather than because of the
+// command or its key.
+func isTransient(err error) bool {
+	for _, p := range []string{"OOM", "LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY"} {
+		if redis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // createGroup creates group on stream from its beginning, tolerating BUSYGROUP. From
 // "0", not "$": publishers may have recreated the stream already and what they wrote

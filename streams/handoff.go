@@ -25,6 +25,7 @@ func (r *routed) failed() bool { return r.add.Err() != nil || r.nodes.Err() != n
 // staged is a batch whose history append was sent: its entries and dead letters
 // with their replies.
 type staged struct {
+	msgs   []redis.XMessage // as read
 	batch  []routed
 	dead   []deadLetter
 	failed int // entries whose history append or presence read failed
@@ -75,7 +76,7 @@ func (l *partitionLoop) queueHistory(ctx context.Context, pipe redis.Pipeliner, 
 	for i := range dead {
 		dead[i].add = pipe.XAdd(ctx, dlqArgs(l.keys, l.cfg.DLQMaxLen, l.stream, dead[i]))
 	}
-	return &staged{batch: batch, dead: dead}
+	return &staged{msgs: msgs, batch: batch, dead: dead}
 }
 
 func (l *partitionLoop) parse(msgs []redis.XMessage) ([]routed, []deadLetter) {
@@ -127,20 +128,35 @@ func (l *partitionLoop) historyDone(ctx context.Context, st *staged) error {
 	}
 	if st.failed > 0 && st.failed == len(st.batch) {
 		l.metrics.RedisErrors.WithLabelValues("history").Inc()
-		l.retryOwn = true
-		l.ackDeadLetters(ctx, st.dead) // else a retry would dead-letter them again
+		stored := l.ackDeadLetters(ctx, st.dead) // else a retry would dead-letter them again
 		err := st.batch[0].add.Err()
 		if err == nil {
 			err = st.batch[0].nodes.Err()
+		}
+		if isTransient(err) {
+			// Retried as read: a re-read of the pending entries would count as a
+			// delivery, and under a long OOM they would reach streams.max_deliveries
+			// and the dead letters for no fault of their own.
+			l.held = withoutIDs(st.msgs, stored)
+		} else {
+			l.retryOwn = true
 		}
 		return fmt.Errorf("streams: append history: %w", err)
 	}
 	return nil
 }
 
-// ackDeadLetters acknowledges the dead letters that were stored; best effort, a
-// failure only means they may be stored twice.
-func (l *partitionLoop) ackDeadLetters(ctx context.Context, dead []deadLetter) {
+// withoutIDs is msgs without the entries whose ids are in ids.
+func withoutIDs(msgs []redis.XMessage, ids []string) []redis.XMessage {
+	if len(ids) == 0 {
+		return msgs
+	}
+	return slices.DeleteFunc(slices.Clone(msgs), func(m redis.XMessage) bool { return slices.Contains(ids, m.ID) })
+}
+
+// ackDeadLetters acknowledges the dead letters that were stored and returns their
+// ids; best effort, a failure only means they may be stored twice.
+func (l *partitionLoop) ackDeadLetters(ctx context.Context, dead []deadLetter) []string {
 	var ids []string
 	for _, d := range dead {
 		if d.add != nil && d.add.Err() == nil {
@@ -151,6 +167,7 @@ func (l *partitionLoop) ackDeadLetters(ctx context.Context, dead []deadLetter) {
 	if len(ids) > 0 {
 		_ = l.rdb.XAck(ctx, l.stream, groupRouter, ids...).Err()
 	}
+	return ids
 }
 
 // queueHandOff delivers st's local pushes and queues pipeline 2: the other nodes'

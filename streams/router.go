@@ -130,6 +130,9 @@ type partitionLoop struct {
 	appended *staged
 	// stuck: a hand-off with writes that failed, retried before anything newer.
 	stuck *handOff
+	// held: a batch whose history appends Redis refused for now (OOM, LOADING),
+	// routed again as read, before anything newer.
+	held []redis.XMessage
 	// toAck: entries whose hand-off was confirmed, acknowledged in the next round
 	// trip; acking: those in the round trip on its way.
 	toAck, acking []string
@@ -192,6 +195,11 @@ func (l *partitionLoop) step(ctx context.Context) error {
 	}
 	if l.stuck != nil {
 		return l.retryStuck(ctx)
+	}
+	if l.held != nil {
+		msgs := l.held
+		l.held = nil
+		return l.route(ctx, msgs)
 	}
 	if time.Now().After(l.reclaimAt) {
 		l.reclaimAt = time.Now().Add(l.cfg.ClaimIdle / 2)
@@ -325,7 +333,7 @@ func (l *partitionLoop) dropInFlight() {
 // routed again, with a newer offset (clients drop the duplicate by id).
 func (l *partitionLoop) drop() {
 	l.dropInFlight()
-	l.stuck, l.toAck = nil, nil
+	l.stuck, l.held, l.toAck = nil, nil, nil
 }
 
 // readBatch routes the next batch: this consumer's own pending entries first after
