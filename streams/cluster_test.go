@@ -14,7 +14,7 @@ import (
 
 func startCluster(t *testing.T, e *env, node string, p *streams.Presence, onLost func()) {
 	t.Helper()
-	c := streams.NewCluster(e.rdb, e.keys, streams.ClusterConfig{Node: node, NodeTTL: time.Second, Debounce: time.Second},
+	c := streams.NewCluster(e.rdb, e.keys, streams.ClusterConfig{Node: node, NodeTTL: 2 * time.Second, Debounce: time.Second},
 		p, onLost, e.log, e.metrics, e.health)
 	if err := c.Start(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestReaperWaitsAfterItsOwnRedisFailures(t *testing.T) {
 	p, _ := newPresence(t, e, "a")
 	p.Start()
 	startCluster(t, e, "a", p, nil)
-	time.Sleep(2500 * time.Millisecond) // past node_ttl, failing all along
+	time.Sleep(3 * time.Second) // past node_ttl, failing all along
 	if n := counter(t, e.metrics.NodesReaped); n != 0 {
 		t.Fatalf("reaped %v nodes while its own Redis calls failed", n)
 	}
