@@ -107,6 +107,14 @@ func isNoGroup(err error) bool {
 	return err != nil && (redis.HasErrorPrefix(err, "NOGROUP") || redis.HasErrorPrefix(err, "UNBLOCKED the stream key"))
 }
 
+// isRefusal: Redis answered with an error it will give again for the same
+// command (a wrong-type key, a missing permission): not an outage, not a network
+// error, not one of isTransient's.
+func isRefusal(err error) bool {
+	var reply redis.Error
+	return errors.As(err, &reply) && !isTransient(err) && !errors.Is(err, redis.Nil)
+}
+
 // isTransient: Redis refused a command for now (out of memory, loading its data,
 // busy with a script, a cluster slot moving or down) rather than because of the
 // command or its key.

@@ -54,6 +54,7 @@ type handOff struct {
 	dead   []deadLetter
 	routed int
 	failed int // entries whose history append failed: retried from pending
+	tries  int // hand-off attempts that had writes fail
 }
 
 // queueHistory queues pipeline 1 of msgs: history append, its TTL when due, and the
@@ -219,17 +220,70 @@ func (l *partitionLoop) queueHandOff(ctx context.Context, pipe redis.Pipeliner, 
 // entries are owed an acknowledgement (sent in the next round trip); otherwise the
 // failed writes are retried before anything newer is handed off (retryStuck), so
 // that no session gets a push after a newer one of the same partition.
-func (l *partitionLoop) handOffDone(h *handOff) error {
+func (l *partitionLoop) handOffDone(ctx context.Context, h *handOff) error {
 	failed := 0
 	for i := range h.pushes {
 		failed += h.pushes[i].keepFailed()
 	}
 	if failed > 0 {
 		l.metrics.RedisErrors.WithLabelValues("handoff").Add(float64(failed))
-		l.stuck = h
-		return fmt.Errorf("streams: hand off batch of %s: %d writes failed", l.stream, failed)
+		h.tries++
+		if h.tries < l.cfg.MaxDeliveries || !h.refusedForGood() {
+			l.stuck = h
+			return fmt.Errorf("streams: hand off batch of %s: %d writes failed", l.stream, failed)
+		}
+		if err := l.deadLetterWrites(ctx, h); err != nil {
+			l.stuck = h
+			return err
+		}
 	}
 	l.handedOff(h)
+	return nil
+}
+
+// refusedForGood: every write left failed with an error Redis will give again
+// (a wrong-type key, a permission the node's user lacks), not an outage.
+func (h *handOff) refusedForGood() bool {
+	for _, p := range h.pushes {
+		for _, w := range p.writes {
+			if !isRefusal(w.cmd.Err()) {
+				return false
+			}
+		}
+		for _, c := range p.await {
+			if !isRefusal(c.Err()) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// deadLetterWrites gives up on writes Redis refused streams.max_deliveries times
+// for good: each push is stored in herald:dlq with the node and the reason, and
+// the hand-off goes on (else one unwritable key would stop the partition for
+// everyone). The node's sessions miss the push live; the dead letter says so.
+func (l *partitionLoop) deadLetterWrites(ctx context.Context, h *handOff) error {
+	pipe := l.rdb.Pipeline()
+	n := 0
+	for i := range h.pushes {
+		p := &h.pushes[i]
+		for _, w := range p.writes {
+			reason := fmt.Sprintf("hand-off to node %s refused %d times: %v", w.node, h.tries, w.cmd.Err())
+			d := deadLetter{id: p.push.ID, fields: map[string]any{"to": p.push.Recipient.String(), "offset": p.push.Offset.String()}, reason: reason}
+			pipe.XAdd(ctx, dlqArgs(l.keys, l.cfg.DLQMaxLen, l.stream, d))
+			n++
+		}
+		p.writes, p.await = nil, nil
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		l.metrics.RedisErrors.WithLabelValues("dead_letter").Inc()
+		return fmt.Errorf("streams: dead-letter refused hand-offs: %w", err)
+	}
+	l.metrics.DeadLetters.WithLabelValues("handoff_refused").Add(float64(n))
 	return nil
 }
 
@@ -286,7 +340,7 @@ func (l *partitionLoop) retryStuck(ctx context.Context) error {
 	}
 	_, _ = pipe.Exec(ctx)
 	l.stuck = nil
-	return l.handOffDone(h)
+	return l.handOffDone(ctx, h)
 }
 
 // presenceOf reads the presence of the recipients with inbox writes left.

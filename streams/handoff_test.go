@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +28,9 @@ func TestFailedInboxWriteIsRetriedBeforeTheAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	setPresence(t, e, wire.User("alice"), "other")
-	e.startRouter(t, routerConfig("self"), &fakeSink{})
+	cfg := routerConfig("self")
+	cfg.MaxDeliveries = 1000 // a refusal this long would be dead-lettered (next test)
+	e.startRouter(t, cfg, &fakeSink{})
 	id := xadd(t, e.rdb, ingress, "to", "alice", "data", `"p"`)
 	eventually(t, waitLong, func() error {
 		if counter(t, e.metrics.RedisErrors.WithLabelValues("handoff")) < 3 {
@@ -49,6 +52,32 @@ func TestFailedInboxWriteIsRetriedBeforeTheAck(t *testing.T) {
 	got := xrange(t, e.rdb, inbox)
 	if len(got) != 1 || got[0].Values["o"] != hist[0].ID || got[0].Values["id"] != id {
 		t.Fatalf("inbox %v, want the push at history offset %s", got, hist[0].ID)
+	}
+}
+
+// A write Redis refuses for good (a wrong-type inbox key, a permission the node's
+// user lacks) does not stop the partition: after streams.max_deliveries attempts
+// the push is dead-lettered for that node, with the reason, and routing goes on.
+func TestRefusedInboxWriteIsDeadLetteredAndRoutingGoesOn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := testCtx(t)
+	if err := e.rdb.Set(ctx, e.keys.Inbox("broken"), "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	setPresence(t, e, wire.User("alice"), "broken")
+	setPresence(t, e, wire.User("bob"), "self")
+	sink := &fakeSink{}
+	e.startRouter(t, routerConfig("self"), sink)
+	xadd(t, e.rdb, ingress, "to", "alice", "data", `"a"`)
+	last := xadd(t, e.rdb, ingress, "to", "bob", "data", `"b"`)
+	waitGroupDone(t, e.rdb, ingress, "router", last)
+	if got := dataOf(sink.pushes()); !reflect.DeepEqual(got, []string{`"b"`}) {
+		t.Fatalf("delivered %v, want bob's push", got)
+	}
+	dlq := xrange(t, e.rdb, "herald:dlq")
+	if len(dlq) != 1 || !strings.Contains(fmt.Sprint(dlq[0].Values["reason"]), "hand-off to node broken refused") {
+		t.Fatalf("dead letters %v, want alice's push for node broken", dlq)
 	}
 }
 

@@ -90,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	// Export every label value from the start, so that dashboards and alerts see
 	// zeros rather than missing series.
 	for _, r := range []string{"invalid_data", "invalid_payload", "invalid_both", "invalid_neither", "invalid_user",
-		"invalid_topic", "invalid_id", "invalid_from", "invalid_ttl", "max_deliveries", "bad_inbox_entry"} {
+		"invalid_topic", "invalid_id", "invalid_from", "invalid_ttl", "max_deliveries", "bad_inbox_entry", "handoff_refused"} {
 		m.DeadLetters.WithLabelValues(r)
 	}
 	for _, op := range []string{"router_read", "inbox_read", "history", "handoff", "ack", "reclaim", "presence", "publish", "heartbeat"} {

@@ -270,7 +270,7 @@ func (l *partitionLoop) cycle(ctx context.Context, read bool) error {
 	_, _ = pipe.Exec(ctx) // replies are checked stage by stage
 	var errs []error
 	if h != nil {
-		errs = append(errs, l.handOffDone(h))
+		errs = append(errs, l.handOffDone(ctx, h))
 	}
 	if st != nil {
 		if err := l.historyDone(ctx, st); err != nil {
@@ -481,5 +481,5 @@ func (l *partitionLoop) route(ctx context.Context, msgs []redis.XMessage) error 
 	pipe = l.rdb.Pipeline()
 	h := l.queueHandOff(ctx, pipe, st)
 	_, _ = pipe.Exec(ctx)
-	return l.handOffDone(h)
+	return l.handOffDone(ctx, h)
 }
