@@ -93,7 +93,21 @@ type Redis struct {
 	TLS      bool     `koanf:"tls"`
 	TLSCA    string   `koanf:"tls_ca_file"` // PEM CA bundle to verify Redis with; "" = system roots
 	// AllowEviction starts the node under an evicting maxmemory-policy anyway.
-	AllowEviction bool `koanf:"allow_eviction"`
+	AllowEviction bool     `koanf:"allow_eviction"`
+	Sentinel      Sentinel `koanf:"sentinel"`
+	// WaitReplicas > 0: WAIT for that many replicas before acknowledging an
+	// ingress entry or answering a publish (asynchronous replication loses
+	// writes a failed master acknowledged otherwise).
+	WaitReplicas int           `koanf:"wait_replicas"`
+	WaitTimeout  time.Duration `koanf:"wait_timeout"`
+}
+
+// Sentinel selects a Sentinel-managed master instead of redis.addr.
+type Sentinel struct {
+	Master   string   `koanf:"master"`
+	Addrs    []string `koanf:"addrs"`
+	Username string   `koanf:"username"`
+	Password string   `koanf:"password"`
 }
 
 // Auth configures token verification and the WebSocket origin check.
@@ -167,7 +181,7 @@ const mask = "****"
 // Embedded reports whether no Redis is configured, so the process runs on
 // its in-process store.
 func (c Config) Embedded() bool {
-	return c.Redis.Addr == "" && len(c.Redis.Addrs) == 0
+	return c.Redis.Addr == "" && len(c.Redis.Addrs) == 0 && c.Redis.Sentinel.Master == ""
 }
 
 // Masked returns a copy that is safe to print or log: every secret that is
@@ -178,6 +192,8 @@ func (c Config) Masked() Config {
 	c.Auth.HMACSecret = maskString(c.Auth.HMACSecret)
 	c.Publish.APIKey = maskString(c.Publish.APIKey)
 	c.Redis.Password = maskString(c.Redis.Password)
+	c.Redis.Sentinel.Addrs = slices.Clone(c.Redis.Sentinel.Addrs)
+	c.Redis.Sentinel.Password = maskString(c.Redis.Sentinel.Password)
 	return c
 }
 

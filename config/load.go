@@ -311,11 +311,42 @@ func crossCheck(c Config) []error {
 	if c.Redis.Addr != "" && len(c.Redis.Addrs) > 0 {
 		errs = append(errs, errors.New("config: redis.addrs: set either redis.addr (one Redis) or redis.addrs (Redis Cluster), not both"))
 	}
+	errs = append(errs, crossCheckRedis(c.Redis)...)
 	switch {
 	case !c.Embedded() && c.Auth.HMACSecret == "":
-		errs = append(errs, errors.New("config: auth.hmac_secret is required when redis.addr or redis.addrs is set"))
+		errs = append(errs, errors.New("config: auth.hmac_secret is required when redis.addr or redis.addrs is set (or redis.sentinel.master)"))
 	case c.Auth.HMACSecret != "" && len(c.Auth.HMACSecret) < minSecretBytes:
 		errs = append(errs, fmt.Errorf("config: auth.hmac_secret: must be at least %d bytes", minSecretBytes))
+	}
+	return errs
+}
+
+// crossCheckRedis validates the choice of Redis: one of redis.addr, redis.addrs
+// and redis.sentinel.master, and redis.wait_replicas only where WAIT can cover
+// the router's writes.
+func crossCheckRedis(r Redis) []error {
+	var errs []error
+	s := r.Sentinel
+	if s.Master != "" && (r.Addr != "" || len(r.Addrs) > 0) {
+		errs = append(errs, errors.New("config: redis.sentinel.master: set either redis.sentinel.master (Sentinel), redis.addr (one Redis) or redis.addrs (Redis Cluster), not several"))
+	}
+	if s.Master != "" && len(s.Addrs) == 0 {
+		errs = append(errs, errors.New("config: redis.sentinel.addrs: required with redis.sentinel.master"))
+	}
+	if s.Master == "" && len(s.Addrs) > 0 {
+		errs = append(errs, errors.New("config: redis.sentinel.addrs: set redis.sentinel.master too (the name the Sentinels know the master by)"))
+	}
+	if r.WaitReplicas > 0 {
+		switch {
+		case len(r.Addrs) > 0:
+			// WAIT counts the replicas of the master behind the connection that
+			// sends it, for that connection's writes. A Cluster pipeline spreads
+			// over every master on connections go-redis picks; see
+			// ARCHITECTURE.md "WAIT for replicas".
+			errs = append(errs, errors.New("config: redis.wait_replicas: not supported on Redis Cluster (redis.addrs); use Sentinel, or set it to 0"))
+		case r.Addr == "" && s.Master == "":
+			errs = append(errs, errors.New("config: redis.wait_replicas: the embedded store has no replicas; set it to 0"))
+		}
 	}
 	return errs
 }

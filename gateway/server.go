@@ -310,6 +310,10 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &rej):
 		writeError(w, http.StatusBadRequest, rej.Error())
+	case errors.Is(err, streams.ErrNotReplicated):
+		// Written, but not on redis.wait_replicas replicas in time: a failover could
+		// lose it. Not accepted; a retry may be delivered twice (same id).
+		writeError(w, http.StatusServiceUnavailable, "redis replicas did not confirm the write in time (redis.wait_replicas); not accepted, retry later")
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "redis unavailable; nothing was written, retry later")
 	default:

@@ -22,10 +22,20 @@ type RedisConfig struct {
 	Password string
 	TLS      bool
 	TLSCA    string // PEM CA file; "" = system roots
+	// SentinelMaster set: the master the Sentinels at SentinelAddrs name, followed
+	// across failovers; Addr and Addrs are then unused.
+	SentinelMaster   string
+	SentinelAddrs    []string
+	SentinelUsername string // for the Sentinels themselves; Username is the master's
+	SentinelPassword string
+	// WaitTimeout is redis.wait_timeout when redis.wait_replicas is set: a
+	// pipeline ending with WAIT must not hit the read deadline first.
+	WaitTimeout time.Duration
 }
 
-// Connect opens a client for cfg: a ClusterClient for several addresses, a plain
-// client otherwise. It checks the connection with PING.
+// Connect opens a client for cfg: a ClusterClient for several addresses, a
+// Sentinel failover client for a master name, a plain client otherwise. It checks
+// the connection with PING.
 func Connect(ctx context.Context, cfg RedisConfig) (redis.UniversalClient, error) {
 	opts := &redis.UniversalOptions{
 		Addrs:    cfg.Addrs,
@@ -53,6 +63,11 @@ func Connect(ctx context.Context, cfg RedisConfig) (redis.UniversalClient, error
 	if len(opts.Addrs) == 0 {
 		opts.Addrs = []string{cfg.Addr}
 	}
+	if cfg.WaitTimeout > 0 {
+		// go-redis reads a whole pipeline under one ReadTimeout (3 s by default),
+		// whatever the WAIT in it may block for; past it the pipeline would fail.
+		opts.ReadTimeout = max(3*time.Second, cfg.WaitTimeout+2*time.Second)
+	}
 	if cfg.TLS {
 		tc, err := tlsConfig(cfg.TLSCA)
 		if err != nil {
@@ -61,15 +76,29 @@ func Connect(ctx context.Context, cfg RedisConfig) (redis.UniversalClient, error
 		opts.TLSConfig = tc
 	}
 	var c redis.UniversalClient
-	if len(cfg.Addrs) > 0 { // redis.addrs, even with one seed address, means Redis Cluster
+	switch {
+	case cfg.SentinelMaster != "":
+		// A plain client whose dialer asks the Sentinels for the master and that
+		// drops its connections on +switch-master: one connection per pipeline, as
+		// standalone, which the router's WAIT relies on (ARCHITECTURE.md "WAIT for
+		// replicas"). Not the failover cluster client: its reads may go to replicas.
+		opts.Addrs = cfg.SentinelAddrs
+		opts.MasterName = cfg.SentinelMaster
+		opts.SentinelUsername = cfg.SentinelUsername
+		opts.SentinelPassword = cfg.SentinelPassword
+		c = redis.NewFailoverClient(opts.Failover())
+	case len(cfg.Addrs) > 0: // redis.addrs, even with one seed address, means Redis Cluster
 		c = redis.NewClusterClient(opts.Cluster())
-	} else {
+	default:
 		c = redis.NewClient(opts.Simple())
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		_ = c.Close()
+		if cfg.SentinelMaster != "" {
+			return nil, fmt.Errorf("streams: connect to redis master %q through sentinels %v: %w", cfg.SentinelMaster, opts.Addrs, err)
+		}
 		return nil, fmt.Errorf("streams: connect to redis %v: %w", opts.Addrs, err)
 	}
 	return c, nil

@@ -20,12 +20,20 @@ type deadLetter struct {
 // deadLetter stores entries the router gives up on (max deliveries exceeded) and
 // acknowledges them. A failed acknowledgement only means they may be stored twice.
 func (l *partitionLoop) deadLetter(ctx context.Context, dead []deadLetter) error {
+	var wait *redis.Cmd
 	_, err := l.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, d := range dead {
 			pipe.XAdd(ctx, dlqArgs(l.keys, l.cfg.DLQMaxLen, l.stream, d))
 		}
+		wait = l.wait.queue(ctx, pipe) // acknowledged below: on the replicas first
 		return nil
 	})
+	if err == nil {
+		if err = l.wait.done(wait); err != nil {
+			l.waitShort(err)
+			return err
+		}
+	}
 	if err != nil {
 		l.metrics.RedisErrors.WithLabelValues("dead_letter").Inc()
 		return fmt.Errorf("streams: dead-letter to %s: %w", l.keys.DeadLetters(), err)

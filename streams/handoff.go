@@ -49,6 +49,7 @@ type inboxWrite struct {
 // failed write in the same pipeline would not stop an XACK there, and on Redis
 // Cluster a pipeline's parts run in parallel).
 type handOff struct {
+	msgs   []redis.XMessage // the batch as read, routed again if a WAIT falls short
 	pushes []pendingPush
 	ack    []string // ingress ids: routed entries and stored dead letters
 	dead   []deadLetter
@@ -176,7 +177,7 @@ func (l *partitionLoop) ackDeadLetters(ctx context.Context, dead []deadLetter) [
 // pending for a retry.
 func (l *partitionLoop) queueHandOff(ctx context.Context, pipe redis.Pipeliner, st *staged) *handOff {
 	var local []*wire.Push
-	h := &handOff{failed: st.failed, pushes: make([]pendingPush, 0, len(st.batch))}
+	h := &handOff{msgs: st.msgs, failed: st.failed, pushes: make([]pendingPush, 0, len(st.batch))}
 	h.ack = make([]string, 0, len(st.batch)+len(st.dead))
 	now := time.Now()
 	nowMs := now.UnixMilli()
@@ -338,8 +339,14 @@ func (l *partitionLoop) retryStuck(ctx context.Context) error {
 			p.writes[j].cmd = pipe.Do(ctx, l.inboxArgs(l.keys.Inbox(p.writes[j].node), p.push)...)
 		}
 	}
+	wait := l.wait.queue(ctx, pipe) // covers the writes retried here; the others had theirs
 	_, _ = pipe.Exec(ctx)
 	l.stuck = nil
+	if err := l.wait.done(wait); err != nil {
+		l.waitShort(err)
+		l.held = h.msgs // routed again from the history append on
+		return err
+	}
 	return l.handOffDone(ctx, h)
 }
 

@@ -37,6 +37,10 @@ type Metrics struct {
 	EvictionUnsafe        prometheus.Gauge       // masters whose policy may evict Herald's keys
 	RedisOOM              prometheus.Counter     // round trips Redis refused (in part) with OOM
 	KeysVanished          *prometheus.CounterVec // consumer streams or histories found deleted, by key kind
+	// WaitShort counts WAITs (redis.wait_replicas) that fewer replicas confirmed
+	// in time: by "router" (the round trip's entries are routed again, not
+	// acknowledged) and "publish" (answered 503).
+	WaitShort *prometheus.CounterVec
 }
 
 // NewMetrics creates the counters and registers them on reg.
@@ -93,7 +97,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		"invalid_topic", "invalid_id", "invalid_from", "invalid_ttl", "max_deliveries", "bad_inbox_entry", "handoff_refused"} {
 		m.DeadLetters.WithLabelValues(r)
 	}
-	for _, op := range []string{"router_read", "inbox_read", "history", "handoff", "ack", "reclaim", "presence", "publish", "heartbeat"} {
+	for _, op := range []string{"router_read", "inbox_read", "history", "handoff", "ack", "reclaim", "presence", "publish", "heartbeat", "wait"} {
 		m.RedisErrors.WithLabelValues(op)
 	}
 	reg.MustRegister(m.PushesIn, m.DeadLetters, m.RedisErrors, m.Reclaimed, m.InboxRead, m.InboxBad, m.CursorDrops)
@@ -114,4 +118,9 @@ func registerRedisOps(reg prometheus.Registerer, m *Metrics) {
 		m.KeysVanished.WithLabelValues(k)
 	}
 	reg.MustRegister(m.EvictionPolicyChanges, m.EvictionUnsafe, m.RedisOOM, m.KeysVanished)
+	m.WaitShort = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_redis_wait_short_total", Help: "WAITs for redis.wait_replicas replicas that fewer replicas confirmed in time: router round trips routed again without an acknowledgement, publishes answered 503."}, []string{"op"})
+	m.WaitShort.WithLabelValues("router")
+	m.WaitShort.WithLabelValues("publish")
+	reg.MustRegister(m.WaitShort)
 }

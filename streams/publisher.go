@@ -2,8 +2,10 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -38,6 +40,14 @@ type Publisher struct {
 	keys       Keys
 	maxPayload int
 	metrics    *Metrics
+	wait       replicaWait
+}
+
+// WaitReplicas makes Publish confirm each append on n replicas (WAIT, at most
+// timeout) before it reports success: an answer of 202 then survives a failover
+// to one of them. 0 turns it off.
+func (pb *Publisher) WaitReplicas(n int, timeout time.Duration) {
+	pb.wait = replicaWait{n: n, timeout: timeout}
 }
 
 // NewPublisher returns a publisher; maxPayload is limits.max_payload_bytes.
@@ -57,7 +67,37 @@ func (pb *Publisher) Publish(ctx context.Context, p Publication) (string, error)
 	for k, v := range fields {
 		values = append(values, k, v)
 	}
-	id, err := pb.rdb.XAdd(ctx, &redis.XAddArgs{Stream: pb.keys.IngressFor(push.Recipient), Values: values}).Result()
+	args := &redis.XAddArgs{Stream: pb.keys.IngressFor(push.Recipient), Values: values}
+	if pb.wait.n > 0 {
+		return pb.publishWaiting(ctx, args)
+	}
+	id, err := pb.rdb.XAdd(ctx, args).Result()
+	if err != nil {
+		if pb.metrics != nil {
+			pb.metrics.RedisErrors.WithLabelValues("publish").Inc()
+		}
+		return "", fmt.Errorf("streams: publish: %w", err)
+	}
+	return id, nil
+}
+
+// publishWaiting appends and WAITs in one pipeline, hence on one connection, so
+// the WAIT covers the append. A short WAIT is an error wrapping ErrNotReplicated:
+// the entry is in the stream and will be routed, but it is not reported as
+// accepted (the caller may publish it again; the router may deliver both).
+func (pb *Publisher) publishWaiting(ctx context.Context, args *redis.XAddArgs) (string, error) {
+	pipe := pb.rdb.Pipeline()
+	add := pipe.XAdd(ctx, args)
+	wait := pb.wait.queue(ctx, pipe)
+	_, _ = pipe.Exec(ctx) // replies are checked one by one
+	id, err := add.Result()
+	if err == nil {
+		err = pb.wait.done(wait)
+		if err != nil && pb.metrics != nil && errors.Is(err, ErrNotReplicated) {
+			pb.metrics.WaitShort.WithLabelValues("publish").Inc()
+			return "", fmt.Errorf("streams: publish: %w", err)
+		}
+	}
 	if err != nil {
 		if pb.metrics != nil {
 			pb.metrics.RedisErrors.WithLabelValues("publish").Inc()

@@ -70,6 +70,7 @@ var redisCommands = []RedisCommand{
 	{Name: "zremrangebyscore", Use: "due ack waits (script)", probe: []string{"zremrangebyscore", probeKey, "x", "x"}},
 	{Name: "evalsha", Use: "Lua scripts (lease, presence, session limit, ack waits)", probe: []string{"evalsha", strings.Repeat("0", 40), "0"}},
 	{Name: "eval", Use: "Lua scripts, when not cached yet", probe: []string{"eval", "return 0", "0"}},
+	{Name: "wait", Use: "redis.wait_replicas: replicas' confirmation of the router's and publishes' writes", probe: []string{"wait", "0", "0"}},
 	{Name: "del", Use: "leaving, reaping, presence (script); also deletes the probe key", probe: []string{"del", probeKey}},
 	{Name: "cluster|slots", Use: "Redis Cluster topology (go-redis)", ClusterOnly: true, probe: []string{"cluster", "slots"}},
 	{Name: "command", Use: "Redis Cluster command table (go-redis)", ClusterOnly: true, probe: []string{"command", "count"}},

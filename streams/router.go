@@ -36,6 +36,11 @@ type RouterConfig struct {
 	HistorySize   int
 	HistoryTTL    time.Duration
 	MaxPayload    int
+	// WaitReplicas > 0: every round trip that writes for ingress entries ends
+	// with WAIT WaitReplicas WaitTimeout, and the entries are acknowledged only
+	// once every WAIT that covered their writes confirmed that many replicas.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
 
 // Router reads the ingress partitions through the consumer group "router", appends
@@ -78,7 +83,7 @@ func (r *Router) Start() {
 		r.wg.Add(1)
 		pl := &partitionLoop{
 			Router: r, p: p, stream: r.keys.Ingress(p), lease: r.keys.Lease(p),
-			ttl: newTTLRefresher(r.cfg.HistoryTTL), maxLenArg: int64(r.cfg.HistorySize), ttlArg: r.cfg.HistoryTTL.Milliseconds(),
+			ttl: newTTLRefresher(r.cfg.HistoryTTL), wait: replicaWait{n: r.cfg.WaitReplicas, timeout: r.cfg.WaitTimeout}, maxLenArg: int64(r.cfg.HistorySize), ttlArg: r.cfg.HistoryTTL.Milliseconds(),
 		}
 		go func() {
 			defer r.wg.Done()
@@ -138,6 +143,7 @@ type partitionLoop struct {
 	toAck, acking []string
 	args          argArena
 	ttl           *ttlRefresher
+	wait          replicaWait
 	// Boxed once: the commands' constant arguments.
 	maxLenArg, ttlArg any
 }
@@ -267,7 +273,11 @@ func (l *partitionLoop) cycle(ctx context.Context, read bool) error {
 			Count: int64(l.cfg.ReadCount), Block: -1,
 		})
 	}
-	_, _ = pipe.Exec(ctx) // replies are checked stage by stage
+	wait := l.wait.queue(ctx, pipe) // last: after every write of this round trip
+	_, _ = pipe.Exec(ctx)           // replies are checked stage by stage
+	if err := l.wait.done(wait); err != nil {
+		return l.unconfirmed(h, st, next, ack, err)
+	}
 	var errs []error
 	if h != nil {
 		errs = append(errs, l.handOffDone(ctx, h))
@@ -298,6 +308,46 @@ func (l *partitionLoop) cycle(ctx context.Context, read bool) error {
 		l.health.ok("router")
 	}
 	return err
+}
+
+// unconfirmed handles a round trip whose WAIT did not confirm its writes on
+// enough replicas: neither the hand-off nor the history append of this round trip
+// may lead to an acknowledgement, since a failover could lose them. Every batch in
+// flight is routed again as read (held), history append included, before anything
+// newer, and without a re-read: a re-read would count as a delivery, and a replica
+// away for a while would send the entries to the dead letters.
+func (l *partitionLoop) unconfirmed(h *handOff, st *staged, next *redis.XStreamSliceCmd, ack *redis.Cmd, werr error) error {
+	l.waitShort(werr)
+	var held []redis.XMessage
+	if h != nil {
+		held = append(held, h.msgs...)
+	}
+	if st != nil {
+		held = append(held, st.msgs...)
+	}
+	errs := []error{werr}
+	if next != nil {
+		msgs, err := l.readDone(next)
+		held = append(held, msgs...)
+		errs = append(errs, err)
+	}
+	if len(held) > 0 {
+		l.held = held
+	}
+	l.appended, l.fresh = nil, nil
+	if ack != nil {
+		errs = append(errs, l.leaseCheck(l.ackDone(ack)))
+	}
+	return errors.Join(errs...)
+}
+
+// waitShort counts a WAIT that confirmed too few replicas (or failed).
+func (l *partitionLoop) waitShort(err error) {
+	if errors.Is(err, ErrNotReplicated) {
+		l.metrics.WaitShort.WithLabelValues("router").Inc()
+	} else {
+		l.metrics.RedisErrors.WithLabelValues("wait").Inc()
+	}
 }
 
 // flush finishes the batches in flight and their acknowledgements without reading
@@ -474,12 +524,26 @@ func (l *partitionLoop) route(ctx context.Context, msgs []redis.XMessage) error 
 	l.args.reset() // the previous pipeline was sent
 	pipe := l.rdb.Pipeline()
 	st := l.queueHistory(ctx, pipe, msgs)
+	wait := l.wait.queue(ctx, pipe)
 	_, _ = pipe.Exec(ctx) // replies are checked one by one
+	if err := l.wait.done(wait); err != nil {
+		l.waitShort(err)
+		l.held = msgs // routed again, as in unconfirmed
+		return err
+	}
 	if err := l.historyDone(ctx, st); err != nil {
 		return err
 	}
 	pipe = l.rdb.Pipeline()
 	h := l.queueHandOff(ctx, pipe, st)
+	// Its own WAIT: this pipeline may go on another pooled connection than the
+	// history append's.
+	wait = l.wait.queue(ctx, pipe)
 	_, _ = pipe.Exec(ctx)
+	if err := l.wait.done(wait); err != nil {
+		l.waitShort(err)
+		l.held = msgs
+		return err
+	}
 	return l.handOffDone(ctx, h)
 }

@@ -81,10 +81,7 @@ func (n *node) inboxLost() {
 func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts nodeOptions) (*node, error) {
 	n := &node{cfg: cfg, log: log, rdb: opts.redis, served: make(chan struct{})}
 	if n.rdb == nil {
-		rdb, err := streams.Connect(ctx, streams.RedisConfig{
-			Addr: cfg.Redis.Addr, Addrs: cfg.Redis.Addrs, Username: cfg.Redis.Username,
-			Password: cfg.Redis.Password, TLS: cfg.Redis.TLS, TLSCA: cfg.Redis.TLSCA,
-		})
+		rdb, err := streams.Connect(ctx, redisConfig(cfg))
 		if err != nil {
 			return nil, err
 		}
@@ -151,6 +148,7 @@ func (n *node) wire(opts nodeOptions) {
 	history := streams.NewHistory(n.reads, keys, cfg.History.Size, nowMs, sm)
 	history.LogLost(n.log)
 	publisher := streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm)
+	publisher.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
 	up := upstream{streams.NewUpstream(n.rdb, keys, publisher, cfg.Limits.MaxPayloadBytes, sm)}
 	n.actors = actors.New(actors.Config{
 		Node: cfg.Node.ID, Shards: cfg.Directory.Shards,
@@ -176,6 +174,7 @@ func (n *node) wire(opts nodeOptions) {
 		ClaimIdle: cfg.Streams.ClaimIdle, MaxDeliveries: cfg.Streams.MaxDeliveries,
 		LeaseTTL: cfg.Streams.LeaseTTL, DLQMaxLen: cfg.Streams.DLQMaxLen,
 		HistorySize: cfg.History.Size, HistoryTTL: cfg.History.TTL, MaxPayload: cfg.Limits.MaxPayloadBytes,
+		WaitReplicas: cfg.Redis.WaitReplicas, WaitTimeout: cfg.Redis.WaitTimeout,
 	}, n.actors, n.inbox, n.undeliv, n.log, sm, health)
 	n.gw = gateway.New(gateway.Config{
 		Node: cfg.Node.ID, AllowedOrigins: cfg.Auth.AllowedOrigins, PublishAPIKey: cfg.Publish.APIKey,
@@ -267,4 +266,19 @@ func (a upstream) Send(ctx context.Context, m actors.UpMessage) (string, error) 
 
 func (a upstream) Publish(ctx context.Context, topic, from string, data []byte) (string, error) {
 	return a.u.Publish(ctx, topic, from, data)
+}
+
+// redisConfig is how to reach the configured Redis: one server, a Redis Cluster,
+// or the master a set of Sentinels names.
+func redisConfig(cfg config.Config) streams.RedisConfig {
+	rc := streams.RedisConfig{
+		Addr: cfg.Redis.Addr, Addrs: cfg.Redis.Addrs, Username: cfg.Redis.Username,
+		Password: cfg.Redis.Password, TLS: cfg.Redis.TLS, TLSCA: cfg.Redis.TLSCA,
+		SentinelMaster: cfg.Redis.Sentinel.Master, SentinelAddrs: cfg.Redis.Sentinel.Addrs,
+		SentinelUsername: cfg.Redis.Sentinel.Username, SentinelPassword: cfg.Redis.Sentinel.Password,
+	}
+	if cfg.Redis.WaitReplicas > 0 {
+		rc.WaitTimeout = cfg.Redis.WaitTimeout
+	}
+	return rc
 }

@@ -87,8 +87,7 @@ func publish(ctx context.Context, args, environ []string, stdout io.Writer) erro
 			return err
 		}
 	}
-	rdb, err := streams.Connect(ctx, streams.RedisConfig{Addr: cfg.Redis.Addr, Addrs: cfg.Redis.Addrs,
-		Username: cfg.Redis.Username, Password: cfg.Redis.Password, TLS: cfg.Redis.TLS, TLSCA: cfg.Redis.TLSCA})
+	rdb, err := streams.Connect(ctx, redisConfig(cfg))
 	if err != nil && embedded {
 		return fmt.Errorf("publish: no embedded node answers at %s: start `herald serve` first, or give --redis.addr", cfg.Redis.Addr)
 	}
@@ -97,6 +96,7 @@ func publish(ctx context.Context, args, environ []string, stdout io.Writer) erro
 	}
 	defer rdb.Close()
 	pub := streams.NewPublisher(rdb, streams.NewKeys(cfg.Redis.Prefix, cfg.Streams.Partitions), cfg.Limits.MaxPayloadBytes, nil)
+	pub.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
 	entry, err := pub.Publish(ctx, streams.Publication{To: *to, Topic: *topic, Data: []byte(data[0]), ID: *id, From: *from, TTL: *ttl})
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)

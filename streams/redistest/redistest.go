@@ -53,6 +53,8 @@ type Server struct {
 	port     int
 	busPort  int // cluster bus port; 0 when not a cluster node
 	password string
+	// sentinelConf set: a Sentinel (redis-server <conf> --sentinel), not a server.
+	sentinelConf string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -124,6 +126,9 @@ func freePorts(cluster bool) (port, bus int, err error) {
 }
 
 func (s *Server) args() []string {
+	if s.sentinelConf != "" {
+		return s.sentinelArgs()
+	}
 	aof := "no"
 	if s.opts.AppendOnly {
 		aof = "yes"
