@@ -312,6 +312,12 @@ func crossCheck(c Config) []error {
 		errs = append(errs, errors.New("config: redis.addrs: set either redis.addr (one Redis) or redis.addrs (Redis Cluster), not both"))
 	}
 	errs = append(errs, crossCheckRedis(c.Redis)...)
+	if c.Redis.WaitReplicas > 0 && c.Redis.WaitTimeout >= c.Streams.LeaseTTL/3 {
+		// A router blocked in WAIT past its lease's renewal loses the lease, takes it
+		// again and re-reads its pending entries, each re-read a delivery towards
+		// streams.max_deliveries.
+		errs = append(errs, fmt.Errorf("config: redis.wait_timeout: %v must be below streams.lease_ttl/3 (%v)", c.Redis.WaitTimeout, c.Streams.LeaseTTL/3))
+	}
 	switch {
 	case !c.Embedded() && c.Auth.HMACSecret == "":
 		errs = append(errs, errors.New("config: auth.hmac_secret is required when redis.addr or redis.addrs is set (or redis.sentinel.master)"))

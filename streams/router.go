@@ -171,7 +171,11 @@ func (l *partitionLoop) run() {
 		}
 		l.health.fail("router")
 		l.log.warn("router: redis failing, retrying", err, "stream", l.stream)
-		sleepOrStop(b.next(), l.stop)
+		// Never longer than the lease's renewal period: a router that sleeps past its
+		// lease loses it while Redis works (a short WAIT, an OOM), takes it again and
+		// re-reads its own pending entries, and every re-read counts as a delivery
+		// towards streams.max_deliveries: good entries reached the dead letters.
+		sleepOrStop(min(b.next(), l.cfg.LeaseTTL/3), l.stop)
 	}
 }
 

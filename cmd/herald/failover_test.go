@@ -29,7 +29,7 @@ func TestSentinelMasterKilledWhilePushesFlow(t *testing.T) {
 			g := redistest.StartSentinel(t, redistest.Options{})
 			rdb := g.Client(t)
 			flags := append(sentinelFlags(g), fastCluster...)
-			flags = append(flags, "--redis.wait_replicas", fmt.Sprint(wait), "--redis.wait_timeout", "500ms")
+			flags = append(flags, "--redis.wait_replicas", fmt.Sprint(wait), "--redis.wait_timeout", "300ms") // below lease_ttl/3
 			a := startProc(t, nil, "a", flags...)
 			b := startProc(t, nil, "b", flags...)
 			fa := follow(t, "alice", a.addr, b.addr)
