@@ -32,6 +32,7 @@ type Presence struct {
 	log     *slog.Logger
 	metrics *Metrics
 
+	wait replicaWait // redis.wait_replicas: a presence write counts once replicated
 	// held: nothing is written until Release (Cluster.heartbeat, while the node
 	// may have been declared dead).
 	held atomic.Bool
@@ -57,6 +58,15 @@ func NewPresence(rdb redis.UniversalClient, keys Keys, node string, debounce tim
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+}
+
+// WaitReplicas makes each presence write count as done (its waiters run) only
+// once n replicas confirmed it (WAIT, at most timeout). A session replays history
+// once its presence is written and relies on live pushes after that: a presence
+// write lost in a failover would leave it without them, silently, until the
+// safety net rewrote it, and its client would then resume past the gap.
+func (p *Presence) WaitReplicas(n int, timeout time.Duration) {
+	p.wait = replicaWait{n: n, timeout: timeout}
 }
 
 // Add lists this node in r's presence; ready runs (on the writer's goroutine) once
@@ -213,6 +223,7 @@ func (p *Presence) flush(ctx context.Context) error {
 	}
 	now := time.Now()
 	cmds := make(map[wire.Recipient]*redis.Cmd, len(batch))
+	var wait *redis.Cmd
 	_, err := p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		index := p.keys.NodeRecipients(p.node)
 		for r, op := range batch {
@@ -224,8 +235,12 @@ func (p *Presence) flush(ctx context.Context) error {
 				pipe.SRem(ctx, index, r.String())
 			}
 		}
+		wait = p.wait.queue(ctx, pipe) // on the pipeline's one connection, after its writes
 		return nil
 	})
+	if err == nil {
+		err = p.wait.done(wait)
+	}
 	if err != nil {
 		p.restore(batch)
 		return err

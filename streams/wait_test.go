@@ -77,3 +77,27 @@ func TestPublishWaitsForReplicas(t *testing.T) {
 		return err
 	})
 }
+
+// A presence write with WaitReplicas counts as done only once a replica has it:
+// a session goes live (replays, then relies on live pushes) only on a presence a
+// failover cannot lose.
+func TestPresenceWaitsForReplicas(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p, _ := newPresence(t, e, "n")
+	p.WaitReplicas(1, 100*time.Millisecond)
+	p.Start()
+	ready := make(chan struct{})
+	p.Add(wire.User("alice"), func() { close(ready) })
+	select {
+	case <-ready:
+		t.Fatal("presence confirmed without a replica")
+	case <-time.After(time.Second):
+	}
+	redistest.StartReplica(t, e.srv)
+	select {
+	case <-ready:
+	case <-time.After(waitLong):
+		t.Fatal("presence never confirmed once a replica was attached")
+	}
+}

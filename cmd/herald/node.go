@@ -149,6 +149,7 @@ func (n *node) wire(opts nodeOptions) {
 	history.LogLost(n.log)
 	publisher := streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm)
 	publisher.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
+	n.presence.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
 	up := upstream{streams.NewUpstream(n.rdb, keys, publisher, cfg.Limits.MaxPayloadBytes, sm)}
 	n.actors = actors.New(actors.Config{
 		Node: cfg.Node.ID, Shards: cfg.Directory.Shards,
