@@ -144,14 +144,8 @@ func TestKillNodeHoldingTheSession(t *testing.T) {
 func TestKillRouterBetweenReadAndAck(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	rdb := srv.Client(t)
-	ctx := context.Background()
 	a := startProc(t, redisFlags(srv), "a", fastCluster...)
-	eventually(t, 10*time.Second, func() error {
-		if h, _ := rdb.Get(ctx, "herald:{herald:in}:lease").Result(); h != "a" {
-			return fmt.Errorf("lease held by %q", h)
-		}
-		return nil
-	})
+	waitLease(t, rdb, "a")
 	b := startProc(t, redisFlags(srv), "b", fastCluster...)
 	f := follow(t, "alice", b.addr)
 	waitPresence(t, rdb, "alice", "b")

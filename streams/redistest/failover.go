@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/herald-push/herald/streams/redisserver"
 )
 
 // MasterName is the name the Sentinels of StartSentinel monitor the master by.
@@ -104,23 +102,10 @@ func startSentinel(tb testing.TB, masterPort int) *Server {
 	if err := os.WriteFile(s.sentinelConf, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	var lastErr error
-	for try := 0; try < startTries; try++ {
-		if s.port, err = redisserver.FreePort(); err != nil {
-			tb.Fatalf("redistest: picking a free port: %v", err)
-		}
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-		retry, err := s.launch()
-		if err == nil {
-			return s
-		}
-		lastErr = err
-		if !retry {
-			break
-		}
+	if err := s.launchOnFreePort(false); err != nil {
+		tb.Fatalf("redistest: starting sentinel: %v", err)
 	}
-	tb.Fatalf("redistest: starting sentinel: %v", lastErr)
-	return nil
+	return s
 }
 
 // sentinelArgs: the config file first, then overrides (Sentinel takes no

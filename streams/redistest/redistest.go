@@ -81,24 +81,32 @@ func start(tb testing.TB, opts Options, cluster bool) *Server {
 	// Registered after TempDir, so it runs before the dir is removed.
 	tb.Cleanup(s.Stop)
 
+	if err := s.launchOnFreePort(cluster); err != nil {
+		tb.Fatalf("redistest: starting %s: %v", bin, err)
+	}
+	return s
+}
+
+// launchOnFreePort launches s on free ports, trying fresh ones when a port was
+// taken meanwhile.
+func (s *Server) launchOnFreePort(cluster bool) error {
 	var lastErr error
 	for try := 0; try < startTries; try++ {
-		s.port, s.busPort, err = freePorts(cluster)
-		if err != nil {
-			tb.Fatalf("redistest: picking a free port: %v", err)
+		var err error
+		if s.port, s.busPort, err = freePorts(cluster); err != nil {
+			return fmt.Errorf("picking a free port: %w", err)
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 		retry, err := s.launch()
 		if err == nil {
-			return s
+			return nil
 		}
 		lastErr = err
 		if !retry {
 			break
 		}
 	}
-	tb.Fatalf("redistest: starting %s: %v", bin, lastErr)
-	return nil
+	return lastErr
 }
 
 // ServerBinary returns the redis-server to use (redisserver.Binary).
