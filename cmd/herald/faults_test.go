@@ -67,8 +67,12 @@ func (p *publisher) run() {
 	for seq := 0; seq < p.n; {
 		for end := min(seq+burst, p.n); seq < end; seq++ {
 			for _, u := range p.users {
+				// A retried XADD whose first attempt Redis applied before it went
+				// down is a second entry: the idempotency key makes it the same push
+				// to clients, as the contract asks of publishers that retry.
+				values := []any{"to", u, "id", fmt.Sprintf("%s-%d", u, seq), "data", fmt.Sprintf(`{"seq":%d}`, seq)}
 				for {
-					err := p.rdb.XAdd(ctx, &redis.XAddArgs{Stream: p.keys.IngressFor(wire.User(u)), Values: []any{"to", u, "data", fmt.Sprintf(`{"seq":%d}`, seq)}}).Err()
+					err := p.rdb.XAdd(ctx, &redis.XAddArgs{Stream: p.keys.IngressFor(wire.User(u)), Values: values}).Err()
 					if err == nil {
 						break
 					}
