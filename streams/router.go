@@ -83,7 +83,7 @@ func (r *Router) Start() {
 		r.wg.Add(1)
 		pl := &partitionLoop{
 			Router: r, p: p, stream: r.keys.Ingress(p), lease: r.keys.Lease(p),
-			ttl: newTTLRefresher(r.cfg.HistoryTTL), wait: replicaWait{n: r.cfg.WaitReplicas, timeout: r.cfg.WaitTimeout}, maxLenArg: int64(r.cfg.HistorySize), ttlArg: r.cfg.HistoryTTL.Milliseconds(),
+			ttl: newTTLRefresher(r.cfg.HistoryTTL), wait: newReplicaWait(r.rdb, r.cfg.WaitReplicas, r.cfg.WaitTimeout), maxLenArg: int64(r.cfg.HistorySize), ttlArg: r.cfg.HistoryTTL.Milliseconds(),
 		}
 		go func() {
 			defer r.wg.Done()
@@ -279,7 +279,7 @@ func (l *partitionLoop) cycle(ctx context.Context, read bool) error {
 	}
 	wait := l.wait.queue(ctx, pipe) // last: after every write of this round trip
 	_, _ = pipe.Exec(ctx)           // replies are checked stage by stage
-	if err := l.wait.done(wait); err != nil {
+	if err := l.wait.done(ctx, wait); err != nil {
 		return l.unconfirmed(h, st, next, ack, err)
 	}
 	var errs []error
@@ -530,7 +530,7 @@ func (l *partitionLoop) route(ctx context.Context, msgs []redis.XMessage) error 
 	st := l.queueHistory(ctx, pipe, msgs)
 	wait := l.wait.queue(ctx, pipe)
 	_, _ = pipe.Exec(ctx) // replies are checked one by one
-	if err := l.wait.done(wait); err != nil {
+	if err := l.wait.done(ctx, wait); err != nil {
 		l.waitShort(err)
 		l.held = msgs // routed again, as in unconfirmed
 		return err
@@ -544,7 +544,7 @@ func (l *partitionLoop) route(ctx context.Context, msgs []redis.XMessage) error 
 	// history append's.
 	wait = l.wait.queue(ctx, pipe)
 	_, _ = pipe.Exec(ctx)
-	if err := l.wait.done(wait); err != nil {
+	if err := l.wait.done(ctx, wait); err != nil {
 		l.waitShort(err)
 		l.held = msgs
 		return err
