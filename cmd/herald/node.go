@@ -19,8 +19,8 @@ import (
 	"github.com/herald-push/herald/gateway"
 	"github.com/herald-push/herald/gateway/auth"
 	"github.com/herald-push/herald/gateway/web"
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
+	"github.com/herald-push/herald/wire"
 )
 
 // Drain pacing: sessions are closed with 1001 in batches, with a jittered pause
@@ -150,7 +150,7 @@ func (n *node) wire(opts nodeOptions) {
 	publisher := streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm)
 	publisher.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
 	n.presence.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
-	up := upstream{streams.NewUpstream(n.rdb, keys, publisher, cfg.Limits.MaxPayloadBytes, sm)}
+	up := streams.NewUpstream(n.rdb, keys, publisher, cfg.Limits.MaxPayloadBytes, sm)
 	n.actors = actors.New(actors.Config{
 		Node: cfg.Node.ID, Shards: cfg.Directory.Shards,
 		MaxPendingBytes: cfg.Limits.MaxPendingBytes, OnFrame: opts.onFrame,
@@ -256,17 +256,6 @@ func (n *node) closeRedis() {
 	if n.ownRedis {
 		_ = n.rdb.Close()
 	}
-}
-
-// upstream adapts streams.Upstream to what the session actors need.
-type upstream struct{ u *streams.Upstream }
-
-func (a upstream) Send(ctx context.Context, m actors.UpMessage) (string, error) {
-	return a.u.Send(ctx, streams.UpMessage(m))
-}
-
-func (a upstream) Publish(ctx context.Context, topic, from string, data []byte) (string, error) {
-	return a.u.Publish(ctx, topic, from, data)
 }
 
 // redisConfig is how to reach the configured Redis: one server, a Redis Cluster,
