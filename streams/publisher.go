@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Publication is one publish request, as a service would XADD it (PROTOCOL.md section 1).
+// Publication is one publish request, as a service would XADD it (docs/PROTOCOL.md section 1).
 type Publication struct {
 	To    string
 	Topic string

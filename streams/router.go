@@ -250,8 +250,8 @@ const fenceWait = 5 * time.Millisecond
 // cycle is one round trip of the steady state. In one pipeline it hands off the
 // batch whose history was appended in the previous round trip, appends the
 // history of the batch read in the previous round trip, and reads the next batch
-// (without blocking): a batch costs one round trip instead of three (DESIGN.md
-// "Cost per push" has the same commands one batch at a time), and on this
+// (without blocking): a batch costs one round trip instead of three (docs/ARCHITECTURE.md
+// "Router" has the same commands one batch at a time), and on this
 // 2-core machine each round trip also waits for Redis and the router to get a core.
 // Per recipient the order holds: histories are appended, and pushes handed off,
 // batch after batch. read is false when the batch being handed off had failed
@@ -518,7 +518,7 @@ func (l *partitionLoop) deliveryCounts(ctx context.Context, msgs []redis.XMessag
 	return counts, nil
 }
 
-// route does the two pipelines of DESIGN.md "Cost per push" for one batch, one
+// route does the two pipelines of docs/ARCHITECTURE.md "Router" for one batch, one
 // after the other: the path of retries and reclaims. New entries go through cycle,
 // which sends the same commands pipelined across batches.
 func (l *partitionLoop) route(ctx context.Context, msgs []redis.XMessage) error {
