@@ -1,6 +1,3 @@
-// Package streams owns every Redis key and command of Herald: the ingress consumer
-// group and its router, node inboxes, history streams, device cursors, presence,
-// reclaim and dead letters.
 package streams
 
 import (
