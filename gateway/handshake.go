@@ -73,6 +73,10 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, spec actors.Ses
 	h, err := s.deps.Sessions.Open(spec, sock)
 	if err != nil {
 		sock.Close(wire.CloseGoingAway, "node draining")
+		// The closing handshake needs a reader: it takes the client's close frame,
+		// or meets Close's read deadline, and then gws closes the connection.
+		// Without one the connection stayed open until the client left.
+		go conn.ReadLoop()
 		return
 	}
 	if st, ok := conn.Session().(*handleStorage); ok {
