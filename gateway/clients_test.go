@@ -31,10 +31,10 @@ type gwsClient struct {
 	done   chan struct{}
 }
 
-func (c *gwsClient) OnOpen(*gws.Conn)                 {}
-func (c *gwsClient) OnClose(_ *gws.Conn, err error)   { c.closed <- err }
-func (c *gwsClient) OnPong(_ *gws.Conn, p []byte)     { c.pongs <- string(p) }
-func (c *gwsClient) OnPing(conn *gws.Conn, p []byte)  { c.pings.Add(1); _ = conn.WritePong(p) }
+func (c *gwsClient) OnOpen(*gws.Conn)                {}
+func (c *gwsClient) OnClose(_ *gws.Conn, err error)  { c.closed <- err }
+func (c *gwsClient) OnPong(_ *gws.Conn, p []byte)    { c.pongs <- string(p) }
+func (c *gwsClient) OnPing(conn *gws.Conn, p []byte) { c.pings.Add(1); _ = conn.WritePong(p) }
 func (c *gwsClient) OnMessage(_ *gws.Conn, m *gws.Message) {
 	c.msgs <- m.Data.String()
 	_ = m.Close()
