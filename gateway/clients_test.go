@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -241,6 +240,3 @@ func (c *rawClient) waitEOF(t *testing.T) {
 		t.Fatal("the server did not close the connection within 10 s")
 	}
 }
-
-// isText reports whether a frame payload reads as the text want starts with.
-func isText(p []byte, prefix string) bool { return strings.HasPrefix(string(p), prefix) }

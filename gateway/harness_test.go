@@ -28,9 +28,11 @@ const testSecret = "gateway-test-secret-0123456789abcdef"
 // testServer is a running gateway.
 type testServer struct {
 	*Server
-	addr    string // host:port
-	metrics *Metrics
-	reg     *prometheus.Registry
+	addr     string // host:port
+	metrics  *Metrics
+	reg      *prometheus.Registry
+	served   chan struct{} // closed when Serve returned, with serveErr
+	serveErr error
 }
 
 func (s *testServer) url(path string) string   { return "http://" + s.addr + path }
@@ -76,16 +78,20 @@ func startServer(t *testing.T, cfg Config, deps Deps) *testServer {
 		t.Fatal(err)
 	}
 	ts.addr = ln.Addr().String()
-	served := make(chan error, 1)
-	go func() { served <- ts.Serve(ln) }()
+	ts.served = make(chan struct{})
+	go func() {
+		defer close(ts.served)
+		ts.serveErr = ts.Serve(ln)
+	}()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := ts.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
+		<-ts.served
+		if ts.serveErr != nil {
+			t.Errorf("Serve: %v", ts.serveErr)
 		}
 	})
 	return ts
