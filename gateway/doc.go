@@ -24,13 +24,14 @@
 //     Shutdown. net/http runs one goroutine per HTTP connection; Shutdown stops
 //     accepting, closes idle connections and waits for the handlers in progress.
 //   - Each upgraded connection has one read goroutine, gws's ReadLoop, started by
-//     serveWS. It runs the gws callbacks and ends when the connection closes,
-//     whoever closes it: the client, a failed write, socket.Close (once the client's
-//     close frame arrives, or after 2 s), or socket.Ping finding the client silent
-//     for gateway.ping_timeout. Its last call is OnClose, the session's one teardown
-//     point. Shutdown leaves these alone (net/http does not track hijacked
-//     connections): the actors' Drain closes the sessions, and their read
-//     goroutines end with their connections.
+//     serveWS (also when a draining node refuses the session, so that the closing
+//     handshake ends). It runs the gws callbacks and ends when the connection
+//     closes, whoever closes it: the client, a failed write, socket.Close (once the
+//     client's close frame arrives, or after 2 s), or socket.Ping finding the
+//     client silent for gateway.ping_timeout. Its last call is OnClose, the
+//     session's one teardown point. Shutdown leaves these alone (net/http does
+//     not track hijacked connections): the actors' Drain closes the sessions, and
+//     their read goroutines end with their connections.
 //   - A client's pings are answered by at most one short-lived goroutine per
 //     connection (socket.owePong), which returns when no pong is owed.
 //   - Nothing else: the session actors write through socket on their own
