@@ -41,21 +41,31 @@ func matchAny(patterns []string, user, topic string) bool {
 	return false
 }
 
-// match is glob matching with "*" only (any run, possibly empty).
+// match is glob matching with "*" only (any run, possibly empty). It matches
+// greedily and, on a mismatch, retries only from the last star, in O(len(pattern)
+// x len(s)): a recursion that tries every split for every star is exponential in
+// the stars, and a client picks the topic (a 128-byte topic against a pattern of
+// five stars took seconds).
 func match(pattern, s string) bool {
-	star := strings.IndexByte(pattern, '*')
-	if star < 0 {
-		return pattern == s
-	}
-	prefix := pattern[:star]
-	if !strings.HasPrefix(s, prefix) {
-		return false
-	}
-	rest := pattern[star+1:]
-	for i := len(prefix); i <= len(s); i++ {
-		if match(rest, s[i:]) {
-			return true
+	p, i := 0, 0
+	star, from := -1, 0 // the last star seen, and where in s its run ends
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, from = p, i
+			p++
+		case p < len(pattern) && pattern[p] == s[i]:
+			p++
+			i++
+		case star >= 0: // the last star takes one more byte
+			from++
+			p, i = star+1, from
+		default:
+			return false
 		}
 	}
-	return false
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }

@@ -1,0 +1,133 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/herald-push/herald/actors"
+	"github.com/herald-push/herald/gateway/auth"
+	"github.com/herald-push/herald/wire"
+)
+
+// serveWS is GET /ws: the checks of docs/PROTOCOL.md section 3, answered with a
+// status and a JSON reason before the upgrade, then the upgrade and the session.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	spec, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
+	s.upgrade(w, r, spec)
+}
+
+// admit runs the checks in a fixed order (the handshake limit first, as the
+// cheapest) and answers a refusal itself; each refusal counts by status.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (actors.SessionSpec, bool) {
+	if s.limiter != nil && !s.limiter.allow(r, time.Now()) {
+		s.deps.Metrics.HandshakesLimited.Inc()
+		s.deps.Metrics.Refused.WithLabelValues("429").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "too many handshakes from this address; retry later")
+		return actors.SessionSpec{}, false
+	}
+	if !s.originAllowed(r.Header.Get("Origin")) {
+		s.deps.Metrics.Refused.WithLabelValues("403").Inc()
+		writeError(w, http.StatusForbidden, "origin not allowed")
+		return actors.SessionSpec{}, false
+	}
+	spec, status, err := s.sessionSpec(r)
+	if err != nil {
+		s.deps.Metrics.Refused.WithLabelValues(strconv.Itoa(status)).Inc()
+		writeError(w, status, err.Error())
+		return actors.SessionSpec{}, false
+	}
+	return spec, true
+}
+
+// upgrade hijacks the connection, answers the WebSocket handshake and opens the
+// session on it.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, spec actors.SessionSpec) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "connection cannot be upgraded")
+		return
+	}
+	netConn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	dc := newDeadlineConn(netConn, s.cfg.WriteTimeout)
+	// gws reads only through the bufio reader, which reads the raw connection: a
+	// wrapper in the read path deepens the stack every idle connection parks with
+	// past 2 KiB, and then it holds 4 KiB.
+	conn, err := s.upgrader.UpgradeFromConn(dc, bufio.NewReaderSize(netConn, s.cfg.ReadBufferSize), r)
+	if err != nil {
+		return // gws answered the request already
+	}
+	sock := &socket{c: conn, dc: dc, idleTimeout: s.cfg.PingTimeout, metrics: s.deps.Metrics}
+	sock.lastSeen.Store(time.Now().UnixNano())
+	h, err := s.deps.Sessions.Open(spec, sock)
+	if err != nil {
+		sock.Close(wire.CloseGoingAway, "node draining")
+		// The closing handshake needs a reader: it takes the client's close frame,
+		// or meets Close's read deadline, and then gws closes the connection.
+		// Without one the connection stayed open until the client left.
+		go conn.ReadLoop()
+		return
+	}
+	if st, ok := conn.Session().(*handleStorage); ok {
+		st.sock = sock
+	}
+	conn.Session().Store(handleKey, h)
+	go conn.ReadLoop() // a fresh goroutine: its stack stays small, not the HTTP handler's
+}
+
+// sessionSpec checks the token and the query before the upgrade; failures are
+// answered with a status and a JSON reason.
+func (s *Server) sessionSpec(r *http.Request) (actors.SessionSpec, int, error) {
+	tok := auth.TokenFromRequest(r)
+	if tok == "" {
+		return actors.SessionSpec{}, http.StatusUnauthorized, errors.New("missing token: send Authorization: Bearer <jwt> or ?token=<jwt>")
+	}
+	claims, err := s.deps.Verifier.Verify(tok)
+	if err != nil {
+		return actors.SessionSpec{}, http.StatusUnauthorized, err
+	}
+	q := r.URL.Query()
+	spec := actors.SessionSpec{
+		ID:     s.cfg.Node + "-" + s.run + "-" + strconv.FormatUint(s.seq.Add(1), 36),
+		User:   claims.User,
+		Device: claims.Device,
+		Expiry: claims.Expiry,
+		Topics: claims.Topics,
+	}
+	if spec.Device == "" {
+		spec.Device = q.Get("device")
+		if spec.Device != "" && wire.ValidName(spec.Device) != nil {
+			return spec, http.StatusBadRequest, fmt.Errorf("bad device: %w", wire.ErrBadName)
+		}
+	}
+	if since := q.Get("since"); since != "" {
+		if spec.Since, err = wire.ParseOffset(since); err != nil {
+			return spec, http.StatusBadRequest, errors.New(`bad since: an offset like "1700000000000-0"`)
+		}
+		spec.HasSince = true
+	}
+	return spec, 0, nil
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	if len(s.cfg.AllowedOrigins) == 0 || origin == "" {
+		return true // no allow-list, or not a browser (browsers always send Origin)
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/herald-push/herald/streams"
+)
+
+// publishBody is the JSON of POST /v1/publish.
+type publishBody struct {
+	To    string          `json:"to"`
+	Topic string          `json:"topic"`
+	Data  json.RawMessage `json:"data"`
+	ID    string          `json:"id"`
+	From  string          `json:"from"`
+	TTL   int64           `json:"ttl"`
+}
+
+// servePublish is POST /v1/publish (docs/PROTOCOL.md section 1): 202 with the
+// ingress entry id, or a status and a JSON reason, and then nothing was accepted.
+func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.PublishAPIKey == "" {
+		writeError(w, http.StatusNotFound, "publishing over HTTP is off: set publish.api_key")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if subtle.ConstantTimeCompare([]byte(key), []byte(s.cfg.PublishAPIKey)) != 1 {
+		writeError(w, http.StatusUnauthorized, "missing or wrong API key: send Authorization: Bearer <publish.api_key>")
+		return
+	}
+	body, status, err := decodePublish(w, r, s.cfg.MaxPayloadBytes)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	id, err := s.deps.Publisher.Publish(r.Context(), streams.Publication{
+		To: body.To, Topic: body.Topic, Data: body.Data, ID: body.ID, From: body.From, TTL: body.TTL,
+	})
+	writePublished(w, id, err)
+}
+
+// writePublished answers with the outcome of the append.
+func writePublished(w http.ResponseWriter, id string, err error) {
+	var rej streams.Rejection
+	switch {
+	case errors.As(err, &rej):
+		writeError(w, http.StatusBadRequest, rej.Error())
+	case errors.Is(err, streams.ErrNotReplicated):
+		// Written, but not on redis.wait_replicas replicas in time: a failover could
+		// lose it. Not accepted; a retry may be delivered twice (same id).
+		writeError(w, http.StatusServiceUnavailable, "redis replicas did not confirm the write in time (redis.wait_replicas); not accepted, retry later")
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable; nothing was written, retry later")
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]string{"id": id})
+	}
+}
+
+// decodePublish reads one publish object. The body may exceed the payload limit by
+// 4 KiB, for the other fields and the JSON around data; the publisher checks data
+// itself against the limit.
+func decodePublish(w http.ResponseWriter, r *http.Request, maxPayload int) (publishBody, int, error) {
+	var body publishBody
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(maxPayload)+4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return body, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit)
+		}
+		return body, http.StatusBadRequest, fmt.Errorf("body is not a publish object: %v", err)
+	}
+	if dec.More() {
+		return body, http.StatusBadRequest, errors.New("body has more than one JSON value")
+	}
+	if len(body.Data) == 0 {
+		return body, http.StatusBadRequest, errors.New("missing data")
+	}
+	if body.TTL < 0 {
+		return body, http.StatusBadRequest, errors.New("bad ttl: a positive number of seconds")
+	}
+	return body, 0, nil
+}
