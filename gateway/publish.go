@@ -33,8 +33,7 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if subtle.ConstantTimeCompare([]byte(key), []byte(s.cfg.PublishAPIKey)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(bearerKey(r)), []byte(s.cfg.PublishAPIKey)) != 1 {
 		writeError(w, http.StatusUnauthorized, "missing or wrong API key: send Authorization: Bearer <publish.api_key>")
 		return
 	}
@@ -90,4 +89,15 @@ func decodePublish(w http.ResponseWriter, r *http.Request, maxPayload int) (publ
 		return body, http.StatusBadRequest, errors.New("bad ttl: a positive number of seconds")
 	}
 	return body, 0, nil
+}
+
+// bearerKey is the credential of "Authorization: Bearer <key>"; the scheme is
+// case-insensitive (RFC 9110), as on /ws. Anything else, a bare key included,
+// is no credential.
+func bearerKey(r *http.Request) string {
+	scheme, key, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(key)
 }

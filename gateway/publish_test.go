@@ -56,11 +56,22 @@ func TestPublishOnlyPost(t *testing.T) {
 func TestPublishNeedsTheAPIKey(t *testing.T) {
 	pub := &fakePublisher{result: func(streams.Publication) (string, error) { return "1-0", nil }}
 	s := publishServer(t, pub)
-	for _, auth := range []string{"", "Bearer", "Bearer ", "Bearer wrong-key", "Basic " + testAPIKey, "Bearer " + testAPIKey + "x"} {
+	for _, auth := range []string{"", "Bearer", "Bearer ", "Bearer wrong-key", "Basic " + testAPIKey, "Bearer " + testAPIKey + "x", testAPIKey} {
 		wantJSONRefusal(t, publish(t, s, auth, `{"to":"alice","data":1}`), 401, "API key")
 	}
 	if n := len(pub.calls()); n != 0 {
 		t.Fatalf("%d publications without the right key", n)
+	}
+}
+
+// The scheme is case-insensitive, as HTTP says and as /ws takes it.
+func TestPublishBearerSchemeAnyCase(t *testing.T) {
+	pub := &fakePublisher{result: func(streams.Publication) (string, error) { return "1-0", nil }}
+	s := publishServer(t, pub)
+	for _, auth := range []string{"Bearer " + testAPIKey, "bearer " + testAPIKey, "BEARER  " + testAPIKey + " "} {
+		if a := publish(t, s, auth, `{"to":"alice","data":1}`); a.status != http.StatusAccepted {
+			t.Errorf("Authorization %q: status %d, want 202", auth, a.status)
+		}
 	}
 }
 
