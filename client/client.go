@@ -82,8 +82,7 @@ func (c *Client) awaitWelcome(ctx context.Context) (*Client, error) {
 	select {
 	case <-c.ready:
 		return c, nil
-	case <-c.done:
-		c.cancel()
+	case <-c.done: // stopped by itself: run cancelled c.ctx
 		c.mu.Lock()
 		err := c.finalErr
 		c.mu.Unlock()

@@ -285,6 +285,7 @@ type recorder struct {
 	states    []stateEvent
 	recovered []string
 	errs      []client.ServerError
+	sent      []string // OnSent as "ref=id"
 	tokens    atomic.Int32
 }
 
@@ -350,6 +351,10 @@ func (r *recorder) count(s client.State) int {
 func (r *recorder) stateLog() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.stateLogLocked()
+}
+
+func (r *recorder) stateLogLocked() string {
 	var b strings.Builder
 	for _, e := range r.states {
 		fmt.Fprintf(&b, "%v(%v) ", e.s, e.err)

@@ -57,6 +57,10 @@ func (c *Client) run() {
 	c.mu.Lock()
 	c.finalErr = final
 	c.mu.Unlock()
+	// A client that stopped by itself (4003, 4009, a permanent refusal) is closed
+	// like one Close stopped: its methods answer ErrClosed instead of queueing
+	// subscriptions for a connection that will never come.
+	c.cancel()
 	c.state(Closed, final)
 }
 
