@@ -21,7 +21,7 @@ func (c *Client) push(p Push) {
 	if c.seen.add(dedupeKey(p)) && c.cfg.OnPush != nil {
 		c.cfg.OnPush(p)
 	}
-	if c.cfg.AutoAck && p.Offset != "" {
+	if c.cfg.AutoAck && validOffset(p.Offset) { // the node refuses an ack of anything else
 		c.queueAck(p)
 	}
 }

@@ -156,7 +156,7 @@ func (e *events) welcome(f inFrame) {
 	c.mu.Lock()
 	c.session, c.node = f.Session, f.Node
 	c.connected = c.ws == e.ws
-	if c.lastOffset == "" && f.Offset != "" {
+	if c.lastOffset == "" && validOffset(f.Offset) {
 		c.lastOffset = f.Offset // where this session starts: resume from here even before a push
 	}
 	subs := c.resubscriptionsLocked()

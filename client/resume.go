@@ -1,15 +1,15 @@
 package client
 
-import (
-	"strconv"
-	"strings"
-)
+import "github.com/herald-push/herald/wire"
 
 // recordOffset moves the resume point of p's stream to p's offset when it is
 // newer: the user stream's is the since of the next connection, a topic's the
 // since of its next resubscription. Topics the client did not subscribe (the
 // token's own) are not tracked.
 func (c *Client) recordOffset(p Push) {
+	if !validOffset(p.Offset) {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p.To != "" {
@@ -21,26 +21,25 @@ func (c *Client) recordOffset(p Push) {
 	}
 }
 
+// validOffset reports whether s, an offset from the node, is a stream entry id.
+// Anything else is not kept as a resume point: sent back as since, it would make
+// the node refuse every reconnection (HTTP 400) and the client stop for good.
+func validOffset(s string) bool {
+	_, err := wire.ParseOffset(s)
+	return err == nil
+}
+
 // offsetLess reports whether stream entry id a ("<ms>-<seq>") is before b; "" is
-// before everything. Ids that do not parse compare as text.
+// before everything. Ids that do not parse (a since given to Subscribe) compare as
+// text.
 func offsetLess(a, b string) bool {
 	if a == "" {
 		return b != ""
 	}
-	am, as, aok := splitOffset(a)
-	bm, bs, bok := splitOffset(b)
-	if !aok || !bok {
+	ao, aerr := wire.ParseOffset(a)
+	bo, berr := wire.ParseOffset(b)
+	if aerr != nil || berr != nil {
 		return a < b
 	}
-	return am < bm || (am == bm && as < bs)
-}
-
-func splitOffset(s string) (ms, seq uint64, ok bool) {
-	m, q, found := strings.Cut(s, "-")
-	if !found {
-		return 0, 0, false
-	}
-	ms, err1 := strconv.ParseUint(m, 10, 64)
-	seq, err2 := strconv.ParseUint(q, 10, 64)
-	return ms, seq, err1 == nil && err2 == nil
+	return ao.Less(bo)
 }

@@ -60,7 +60,7 @@ func (c *Client) Unsubscribe(topic string) error {
 func (c *Client) subscribed(topic, offset string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.topics[topic]; ok && old == "" && offset != "" {
+	if old, ok := c.topics[topic]; ok && old == "" && validOffset(offset) {
 		c.topics[topic] = offset
 	}
 }
