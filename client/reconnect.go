@@ -41,9 +41,6 @@ func (c *Client) run() {
 		c.mu.Lock()
 		c.lastErr = o.err
 		c.mu.Unlock()
-		if o.welcomed || o.up > stableAfter {
-			failures = 0
-		}
 		delay, retry := c.retryDelay(o, &failures)
 		if !retry {
 			final = o.err
@@ -65,7 +62,11 @@ func (c *Client) run() {
 }
 
 // retryDelay decides, from how a connection ended, whether and when to try again.
+// failures counts the consecutive failed attempts, which the backoff grows with.
 func (c *Client) retryDelay(o outcome, failures *int) (time.Duration, bool) {
+	if o.welcomed || o.up > stableAfter {
+		*failures = 0 // that connection worked: start the backoff over
+	}
 	var he *HTTPError
 	if errors.As(o.err, &he) && he.permanent() {
 		return 0, false
