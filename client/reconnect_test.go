@@ -123,7 +123,7 @@ func TestPermanentRefusalStopsDial(t *testing.T) {
 		n := startFakeNode(t)
 		n.setRefuse(func(*http.Request) (int, string) { return status, `{"error":"token expired"}` })
 		rec := &recorder{}
-		_, err := client.Dial(context.Background(), rec.fakeConfig(t, n.url()))
+		_, err := client.Dial(dialContext(t), rec.fakeConfig(t, n.url()))
 		var he *client.HTTPError
 		if !errors.As(err, &he) || he.Status != status || he.Reason != "token expired" {
 			t.Fatalf("HTTP %d: Dial = %v, want an *HTTPError with the JSON reason", status, err)
@@ -248,7 +248,7 @@ func TestTooManySessionsStopsDial(t *testing.T) {
 		rec := &recorder{}
 		done := make(chan error, 1)
 		go func() {
-			_, err := client.Dial(context.Background(), rec.fakeConfig(t, n.url()))
+			_, err := client.Dial(dialContext(t), rec.fakeConfig(t, n.url()))
 			done <- err
 		}()
 		n.accept(t).closeWith(t, code, "too many sessions")
@@ -338,7 +338,7 @@ func TestConfigErrorsFailDialAtOnce(t *testing.T) {
 		"bad URL":    {URLs: []string{"ws://[::1"}, Token: tok},
 		"no token":   {URLs: []string{"ws://127.0.0.1:1/ws"}},
 	} {
-		if c, err := client.Dial(context.Background(), cfg); err == nil || c != nil {
+		if c, err := client.Dial(dialContext(t), cfg); err == nil || c != nil {
 			t.Errorf("%s: Dial = %v, %v; want an error", name, c, err)
 		}
 	}
@@ -366,4 +366,11 @@ func TestErrorTexts(t *testing.T) {
 	if want := []string{"connecting", "connected", "disconnected", "closed", "State(5)"}; !slices.Equal(names, want) {
 		t.Errorf("State names %v, want %v", names, want)
 	}
+}
+
+// dialContext bounds a Dial that a broken client would retry forever.
+func dialContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
