@@ -10,7 +10,8 @@ import (
 )
 
 var (
-	// ErrClosed is returned by the methods of a closed client.
+	// ErrClosed is returned by the methods of a closed client: closed by Close,
+	// or stopped by itself after a refusal that retrying cannot fix (State Closed).
 	ErrClosed = errors.New("herald client: closed")
 	// ErrNotConnected is returned by Ack, Send and Publish while the client is
 	// between connections.

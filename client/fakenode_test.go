@@ -268,25 +268,3 @@ func dialFake(t *testing.T, n *fakeNode, cfg client.Config, offset string) (*cli
 	t.Cleanup(func() { _ = r.c.Close() })
 	return r.c, conn
 }
-
-// waitState waits until the client reported s for the nth time and returns its
-// error.
-func (r *recorder) waitState(t *testing.T, s client.State, nth int) error {
-	t.Helper()
-	var err error
-	eventually(t, 10*time.Second, func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		seen := 0
-		for _, e := range r.states {
-			if e.s == s {
-				if seen++; seen == nth {
-					err = e.err
-					return nil
-				}
-			}
-		}
-		return fmt.Errorf("state %v #%d not reported: %s", s, nth, r.stateLogLocked())
-	})
-	return err
-}
