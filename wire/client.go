@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 )
 
-// Client frame types, PROTOCOL.md section 5.
+// Client frame types, docs/PROTOCOL.md section 5.
 const (
 	TypeSubscribe   = "subscribe"
 	TypeUnsubscribe = "unsubscribe"
@@ -106,7 +106,7 @@ func trimReason(s string) string {
 }
 
 // UpMessage is a client's send frame with what the node knows of its sender: the
-// entry a node appends to herald:up (docs/PROTOCOL.md, "Upstream").
+// entry a node appends to herald:up (docs/PROTOCOL.md section 5).
 type UpMessage struct {
 	User, Device, Session, Node, Ref string
 	TS                               int64 // unix ms

@@ -15,7 +15,7 @@ const (
 	CodeLimit       = "limit"        // a per-session limit (e.g. subscriptions) is reached
 )
 
-// Close codes, PROTOCOL.md section 6.
+// Close codes, docs/PROTOCOL.md section 6.
 const (
 	CloseGoingAway       uint16 = 1001 // node draining
 	CloseInternal        uint16 = 1011

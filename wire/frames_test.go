@@ -92,7 +92,7 @@ func TestErrorFrame(t *testing.T) {
 	}
 }
 
-// The codes and close codes are part of the wire contract (PROTOCOL.md sections 4 and 6).
+// The codes and close codes are part of the wire contract (docs/PROTOCOL.md sections 4 and 6).
 func TestContractConstants(t *testing.T) {
 	t.Parallel()
 	codes := map[string]string{

@@ -1,6 +1,3 @@
-// Package wire is Herald's client protocol (PROTOCOL.md sections 3 to 6): the frames a
-// session writes and reads, offsets, recipients and close codes. It has no dependencies
-// so that streams, actors and gateway can share it.
 package wire
 
 import (

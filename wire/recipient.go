@@ -48,7 +48,7 @@ func (r Recipient) field() string {
 	return "to"
 }
 
-// ValidName checks a user id or topic name against PROTOCOL.md section 1.
+// ValidName checks a user id or topic name against docs/PROTOCOL.md section 1.
 func ValidName(s string) error {
 	if len(s) == 0 || len(s) > MaxNameLen {
 		return ErrBadName
