@@ -175,7 +175,7 @@ func (w *wakeRecorder) Send(pid *actor.PID, msg any) {
 }
 
 // A session with several pushes in one delivered batch is woken once, after all
-// of them are queued, so that it writes them as one message (PROTOCOL.md section 4)
+// of them are queued, so that it writes them as one message (docs/PROTOCOL.md section 4)
 // instead of writing the first while the rest queue.
 func TestShardWakesASessionOnceItsWholeBatchIsQueued(t *testing.T) {
 	d := newShard(nil)
