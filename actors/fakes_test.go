@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/herald-push/herald/wire"
 )
@@ -14,8 +15,9 @@ import (
 
 // gate holds callers until it is opened; the zero gate is open.
 type gate struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu      sync.Mutex
+	ch      chan struct{}
+	waiting atomic.Int32 // callers held now
 }
 
 func (g *gate) close() {
@@ -41,6 +43,8 @@ func (g *gate) wait(ctx context.Context) error {
 	if ch == nil {
 		return nil
 	}
+	g.waiting.Add(1)
+	defer g.waiting.Add(-1)
 	select {
 	case <-ch:
 		return nil
@@ -184,6 +188,12 @@ func (c *fakeCursors) Set(user, device string, o wire.Offset) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sets = append(c.sets, user+"/"+device+" "+o.String())
+}
+
+func (c *fakeCursors) getCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gets
 }
 
 func (c *fakeCursors) setList() []string {

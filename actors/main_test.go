@@ -134,7 +134,9 @@ type recSocket struct {
 	pings  int
 	fail   bool // writes fail, as on a broken connection
 	writes gate // held writes: a client that stopped reading
-	h      *Handle
+	// onClose runs first in Close, to look at what the session did before it.
+	onClose func()
+	h       *Handle
 }
 
 func newRecSocket() *recSocket { return &recSocket{closed: make(chan uint16, 1)} }
@@ -158,6 +160,9 @@ func (s *recSocket) Ping() error {
 }
 
 func (s *recSocket) Close(code uint16, _ string) {
+	if s.onClose != nil {
+		s.onClose()
+	}
 	s.mu.Lock()
 	s.codes = append(s.codes, code)
 	h := s.h
@@ -226,8 +231,8 @@ func (s *recSocket) frames() []string {
 
 func summarize(line []byte) string {
 	var f struct {
-		Type, ID, Offset, User, Topic, Code, Ref string
-		Complete                                 bool
+		Type, ID, Offset, To, Topic, Code, Ref string
+		Complete                               bool
 	}
 	if err := json.Unmarshal(line, &f); err != nil {
 		return "undecodable " + string(line)
@@ -238,7 +243,7 @@ func summarize(line []byte) string {
 	case "push":
 		return "push " + f.ID
 	case "recovered":
-		r := "u:" + f.User
+		r := "u:" + f.To
 		if f.Topic != "" {
 			r = "t:" + f.Topic
 		}
