@@ -17,10 +17,12 @@ type (
 		h *Handle
 	}
 	// announce asks the shard to list this node in r's presence for h, and to tell
-	// h when Redis has it (the connect race, docs/ARCHITECTURE.md).
+	// h when Redis has it (the connect race, docs/ARCHITECTURE.md). gen is the
+	// subscription's, echoed in presenceReady.
 	announce struct {
-		r wire.Recipient
-		h *Handle
+		r   wire.Recipient
+		h   *Handle
+		gen int
 	}
 	deliver struct {
 		pushes   []*wire.Push
@@ -96,8 +98,8 @@ func (d *shard) announce(ctx actor.Context, m *announce) {
 		return // the session left meanwhile; announcing it would leave stale presence
 	}
 	sys, pid := ctx.ActorSystem(), m.h.pid.Load()
-	r := m.r
-	d.sys.deps.Presence.Add(r, func() { sys.Root.Send(pid, presenceReady{r: r}) })
+	ready := presenceReady{r: m.r, gen: m.gen}
+	d.sys.deps.Presence.Add(m.r, func() { sys.Root.Send(pid, ready) })
 }
 
 func (d *shard) unregister(m *unregister) {

@@ -39,8 +39,12 @@ type (
 		since  wire.Offset
 		resume bool
 	}
-	// presenceReady: Redis lists this node for r.
-	presenceReady struct{ r wire.Recipient }
+	// presenceReady: Redis lists this node for r, as asked by subscription gen (a
+	// subscription replaced meanwhile must not start its successor's replay).
+	presenceReady struct {
+		r   wire.Recipient
+		gen int
+	}
 	// replayDone: r's history after since was written.
 	replayDone struct {
 		r        wire.Recipient
@@ -85,7 +89,7 @@ func (s *session) Receive(c actor.Context) {
 	case *attachReady:
 		s.attached(c, m)
 	case presenceReady:
-		s.startReplay(m.r)
+		s.startReplay(m)
 	case *replayDone:
 		s.goLive(m)
 	case *upDone:

@@ -135,11 +135,14 @@ func (s *session) attached(c actor.Context, m *attachReady) {
 	if err := s.sock.WriteText(frame); err != nil {
 		return // the connection is gone; OnClose tears down
 	}
-	c.Send(s.sys.shardOf(m.r), &announce{r: m.r, h: s.h})
+	c.Send(s.sys.shardOf(m.r), &announce{r: m.r, h: s.h, gen: m.gen})
 }
 
-func (s *session) startReplay(r wire.Recipient) {
-	sb := s.subs.get(r)
+// startReplay replays r's history after where the subscription starts, once Redis
+// lists this node in r's presence.
+func (s *session) startReplay(m presenceReady) {
+	r := m.r
+	sb := s.current(r, m.gen)
 	if sb == nil || sb.live {
 		return
 	}
