@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -271,6 +272,24 @@ func waitFrames(t *testing.T, s *recSocket, want ...string) {
 	})
 	if !ok || fmt.Sprint(got[:len(want)]) != fmt.Sprint(want) {
 		t.Fatalf("frames written:\n  %q\nwant them to start with:\n  %q", got, want)
+	}
+}
+
+// waitContains waits until the session wrote each of want, in any order.
+func waitContains(t *testing.T, s *recSocket, want ...string) {
+	t.Helper()
+	var got []string
+	ok := poll(func() bool {
+		got = s.frames()
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		t.Fatalf("frames written:\n  %q\nwant them to include:\n  %q", got, want)
 	}
 }
 
