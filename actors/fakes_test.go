@@ -348,6 +348,24 @@ func (u *fakeUpstream) answer(ctx context.Context, id string) (string, error) {
 	return id, nil
 }
 
+func (u *fakeUpstream) setErr(err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.err = err
+}
+
+func (u *fakeUpstream) sent() []wire.UpMessage {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]wire.UpMessage(nil), u.sends...)
+}
+
+func (u *fakeUpstream) published() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.publishes...)
+}
+
 func (u *fakeUpstream) calls() (sends, publishes int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -217,7 +218,7 @@ func (s *recSocket) messageCount() int {
 
 // frames summarizes every frame written, in order: "welcome 5-0", "push h2",
 // "recovered u:alice true", "subscribed news 4-0", "unsubscribed news",
-// "error limit news", "sent r1 1-0".
+// "error limit news" (code, ref, topic), "sent r1 1-0".
 func (s *recSocket) frames() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -254,7 +255,7 @@ func summarize(line []byte) string {
 	case "unsubscribed":
 		return "unsubscribed " + f.Topic
 	case "error":
-		return "error " + f.Code + " " + f.Ref + f.Topic
+		return strings.Join(slices.DeleteFunc([]string{"error", f.Code, f.Ref, f.Topic}, func(s string) bool { return s == "" }), " ")
 	case "sent":
 		return "sent " + f.Ref + " " + f.ID
 	}
