@@ -24,7 +24,8 @@
 //     publish; ratelimit.go the per-second frame limits; frames.go the server
 //     frames built here.
 //   - supervise.go: what happens when a session or a shard panics; dispatch.go and
-//     mailbox.go: how actor turns run; retry.go: the backoff of Redis reads.
+//     mailbox.go: how actor turns run; retry.go: the backoff of Redis reads;
+//     metrics.go: what is counted.
 //
 // # Goroutines and actors, and who stops them
 //
