@@ -17,10 +17,12 @@ type (
 		h *Handle
 	}
 	// announce asks the shard to list this node in r's presence for h, and to tell
-	// h when Redis has it (the connect race, DESIGN.md).
+	// h when Redis has it (the connect race, docs/ARCHITECTURE.md). gen is the
+	// subscription's, echoed in presenceReady.
 	announce struct {
-		r wire.Recipient
-		h *Handle
+		r   wire.Recipient
+		h   *Handle
+		gen int
 	}
 	deliver struct {
 		pushes   []*wire.Push
@@ -96,8 +98,8 @@ func (d *shard) announce(ctx actor.Context, m *announce) {
 		return // the session left meanwhile; announcing it would leave stale presence
 	}
 	sys, pid := ctx.ActorSystem(), m.h.pid.Load()
-	r := m.r
-	d.sys.deps.Presence.Add(r, func() { sys.Root.Send(pid, presenceReady{r: r}) })
+	ready := presenceReady{r: m.r, gen: m.gen}
+	d.sys.deps.Presence.Add(m.r, func() { sys.Root.Send(pid, ready) })
 }
 
 func (d *shard) unregister(m *unregister) {
@@ -116,28 +118,4 @@ func (d *shard) unregister(m *unregister) {
 	}
 	delete(d.byRcpt, m.r)
 	d.sys.deps.Presence.Remove(m.r)
-}
-
-// clock pings the shard's sessions whose ping is due and closes with 4001 those
-// whose token expired. A session is visited under its user only (its topics may
-// live in other shards). Two timers per session cost about 250 bytes of every
-// idle connection; one tick per shard costs a walk over its users.
-func (d *shard) clock(ctx actor.Context, now int64) {
-	every := d.sys.cfg.PingInterval.Nanoseconds()
-	for r, list := range d.byRcpt {
-		if r.Kind != wire.KindUser {
-			continue
-		}
-		for _, h := range list {
-			if exp := h.expireAt.Load(); exp != 0 && now >= exp {
-				h.expireAt.Store(0)
-				d.sys.deps.Metrics.ExpiryClosed.Inc()
-				ctx.Send(h.pid.Load(), &closeReq{code: wire.CloseTokenExpired, reason: "token expired"})
-			}
-			if now >= h.pingAt.Load() {
-				h.pingAt.Store(now + every)
-				ctx.Send(h.pid.Load(), pingTick{})
-			}
-		}
-	}
 }

@@ -26,17 +26,21 @@ func TestDispatcherRunsEveryTurn(t *testing.T) {
 func TestDispatcherDoesNotQueueBehindBlockedWorkers(t *testing.T) {
 	spawned := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
 	d := newDispatcher(2, 10, spawned)
-	release := make(chan struct{})
+	release, started := make(chan struct{}), make(chan struct{}, 2)
 	for range 2 {
-		d.Schedule(func() { <-release })
+		d.Schedule(func() { started <- struct{}{}; <-release })
 	}
+	<-started
+	<-started // both workers are blocked
 	ran := make(chan struct{})
-	time.Sleep(20 * time.Millisecond) // the workers took the blocking turns
 	d.Schedule(func() { close(ran) })
 	select {
 	case <-ran:
 	case <-time.After(10 * time.Second):
 		t.Fatal("a turn waited behind blocked workers")
+	}
+	if n := testCounter(spawned); n != 1 {
+		t.Errorf("herald_actor_spawned_turns_total = %v, want the turn moved off the queue", n)
 	}
 	close(release)
 	d.close()

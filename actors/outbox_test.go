@@ -1,22 +1,13 @@
 package actors
 
 import (
-	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/goleak"
 
 	"github.com/herald-push/herald/wire"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
-}
 
 func push(size int) *wire.Push {
 	return &wire.Push{Frame: make([]byte, size)}
@@ -61,148 +52,49 @@ func TestOutboxTakeRearmsTheWakeUp(t *testing.T) {
 	}
 }
 
-func TestTrackerRunsDoneOnceAfterEveryRelease(t *testing.T) {
-	var done atomic.Int64
-	tr := newTracker(func() { done.Add(1) })
-	for i := 0; i < 100; i++ {
-		tr.add()
+// The outbox shares its budget with the session's stashes: what waits there
+// counts as if it were queued.
+func TestOutboxCountsTheStashAgainstTheBudget(t *testing.T) {
+	o := outbox{limit: 100}
+	o.stashed.Store(80)
+	if r, _ := o.push(outItem{push: push(20)}); r != wakeUp {
+		t.Fatalf("push up to the budget: %v, want wakeUp", r)
 	}
-	var wg sync.WaitGroup
-	for i := 0; i < 100; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); tr.release() }()
-	}
-	wg.Wait()
-	if done.Load() != 0 {
-		t.Fatal("done before the creator's hold was released")
-	}
-	tr.release()
-	if done.Load() != 1 {
-		t.Fatalf("done ran %d times", done.Load())
-	}
-	newTracker(nil).release() // nil trackers are no-ops
-}
-
-// A push reaches every live session of its recipient, and the written callback runs
-// once they all wrote it; sessions that stop release their share too.
-func TestDeliverWritesToEverySessionThenCallsWritten(t *testing.T) {
-	sys := newBenchSystem(t)
-	var written atomic.Int64
-	var handles []*Handle
-	for i := 0; i < 3; i++ {
-		h, err := sys.Open(SessionSpec{ID: "s", User: "alice"}, countingSocket{pushes: &written})
-		if err != nil {
-			t.Fatal(err)
-		}
-		handles = append(handles, h)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for ms := uint64(1); written.Load() < 3; ms++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("sessions never live: %d writes", written.Load())
-		}
-		before := written.Load()
-		p := &wire.Push{Recipient: wire.User("alice"), ID: "m", Offset: wire.Offset{Ms: ms}, Data: []byte("1")}
-		p.Encode()
-		var wg sync.WaitGroup
-		wg.Add(1)
-		sys.Deliver([]*wire.Push{p}, nil, wg.Done)
-		wg.Wait()
-		if written.Load()-before == 3 {
-			break
-		}
-		written.Store(0)
-		time.Sleep(10 * time.Millisecond)
-	}
-	handles[0].PeerClosed()
-	<-handles[0].Done()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	p := &wire.Push{Recipient: wire.User("alice"), ID: "m2", Offset: wire.Offset{Ms: 1 << 40}, Data: []byte("2")}
-	p.Encode()
-	sys.Deliver([]*wire.Push{p}, nil, wg.Done)
-	wg.Wait()
-	for _, h := range handles[1:] {
-		h.PeerClosed()
-		<-h.Done()
-	}
-	if err := sys.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
+	if r, _ := o.push(outItem{push: push(1)}); r != overflow {
+		t.Fatalf("push over the budget with 80 bytes stashed: %v, want overflow", r)
 	}
 }
 
-// Live pushes: newer ones written, duplicates dropped, a late one (older than the
-// newest written, after the floor, never written) written rather than lost.
-func TestSubDueWritesLatePushesOnce(t *testing.T) {
+// Over the budget, offer closes the session with 4008 once, counts it once, and
+// releases every push it held, so that the batches are not held by a slow client.
+func TestOfferOverTheBudgetClosesTheSessionOnce(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry())
-	sb := &sub{floor: wire.Offset{Ms: 10}, last: wire.Offset{Ms: 10}}
-	o := func(ms uint64) wire.Offset { return wire.Offset{Ms: ms} }
-	steps := []struct {
-		off  uint64
-		want bool
-	}{
-		{9, false},  // at or below the floor: the replay had it
-		{10, false}, // the replay's last
-		{12, true},  // newer
-		{14, true},  // newer
-		{12, false}, // written already
-		{13, true},  // late: a router failover let it trail 14
-		{13, false}, // and only once
-		{15, true},
+	h := testHandle("alice")
+	h.sys = &System{deps: Deps{Metrics: m}}
+	h.out.limit = 100
+	c := &shardCtx{}
+	wr := newSignal()
+	written := newTracker(wr.fire)
+	if !h.offer(c, push(60), written) {
+		t.Fatal("the first push did not ask to wake the session")
 	}
-	for _, st := range steps {
-		if got := sb.due(o(st.off), m); got != st.want {
-			t.Fatalf("due(%d) = %v, want %v", st.off, got, st.want)
+	for range 3 { // over the budget, then on a closed outbox
+		if h.offer(c, push(60), written) {
+			t.Fatal("a push over the budget asked to wake the session")
 		}
 	}
-}
-
-// wakeRecorder is the shard's actor context in a test: it notes, for every wake a
-// session gets, how many pushes were queued on that session at that moment.
-type wakeRecorder struct {
-	actor.Context
-	queuedAtWake map[*actor.PID][]int
-	byPID        map[*actor.PID]*Handle
-}
-
-func (w *wakeRecorder) Send(pid *actor.PID, msg any) {
-	if _, ok := msg.(wake); ok {
-		h := w.byPID[pid]
-		h.out.mu.Lock()
-		w.queuedAtWake[pid] = append(w.queuedAtWake[pid], len(h.out.items))
-		h.out.mu.Unlock()
+	written.release() // the creator's hold
+	if !wr.fired() {
+		t.Fatal("pushes over the budget were not released")
 	}
-}
-
-// A session with several pushes in one delivered batch is woken once, after all
-// of them are queued, so that it writes them as one message (PROTOCOL.md section 4)
-// instead of writing the first while the rest queue.
-func TestShardWakesASessionOnceItsWholeBatchIsQueued(t *testing.T) {
-	d := newShard(nil)
-	rec := &wakeRecorder{queuedAtWake: map[*actor.PID][]int{}, byPID: map[*actor.PID]*Handle{}}
-	var batch []*wire.Push
-	for i, user := range []string{"alice", "bob"} {
-		h := &Handle{user: wire.User(user)}
-		h.out.limit = 1 << 20
-		pid := actor.NewPID("test", user)
-		h.pid.Store(pid)
-		rec.byPID[pid] = h
-		d.byRcpt[h.user] = []*Handle{h}
-		for j := 0; j < 3+i; j++ { // alice 3 pushes, bob 4, interleaved below
-			p := &wire.Push{Recipient: h.user, Offset: wire.Offset{Ms: uint64(j + 1)}}
-			p.Encode()
-			batch = append(batch, p)
-		}
+	got := c.sentTo(h.pid.Load())
+	if len(got) != 1 {
+		t.Fatalf("sent %v to the session, want one close", got)
 	}
-	batch[1], batch[4] = batch[4], batch[1]
-	d.deliver(rec, &deliver{pushes: batch})
-	for pid, queued := range rec.queuedAtWake {
-		want := len(rec.byPID[pid].out.items)
-		if len(queued) != 1 || queued[0] != want {
-			t.Errorf("%s: woken with %v pushes queued, want once with all %d", pid.Id, queued, want)
-		}
+	if req, ok := got[0].(*closeReq); !ok || req.code != wire.CloseSlowConsumer {
+		t.Fatalf("sent %v, want a 4008 close", got[0])
 	}
-	if len(rec.queuedAtWake) != 2 {
-		t.Errorf("%d sessions woken, want 2", len(rec.queuedAtWake))
+	if n := testCounter(m.SlowClosed); n != 1 {
+		t.Errorf("herald_slow_consumer_closes_total = %v, want 1", n)
 	}
 }

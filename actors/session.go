@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"context"
-	"math/rand/v2"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -41,8 +39,12 @@ type (
 		since  wire.Offset
 		resume bool
 	}
-	// presenceReady: Redis lists this node for r.
-	presenceReady struct{ r wire.Recipient }
+	// presenceReady: Redis lists this node for r, as asked by subscription gen (a
+	// subscription replaced meanwhile must not start its successor's replay).
+	presenceReady struct {
+		r   wire.Recipient
+		gen int
+	}
 	// replayDone: r's history after since was written.
 	replayDone struct {
 		r        wire.Recipient
@@ -51,51 +53,6 @@ type (
 		complete bool
 	}
 )
-
-// Open spawns the session actor for a new connection.
-func (s *System) Open(spec SessionSpec, sock Socket) (*Handle, error) {
-	s.mu.Lock()
-	stopped := s.stopped
-	s.mu.Unlock()
-	if stopped {
-		return nil, ErrStopped
-	}
-	h := &Handle{
-		sys: s, id: spec.ID, user: wire.User(spec.User),
-		slots: make(chan struct{}, s.cfg.MaxInbound),
-		done:  make(chan struct{}),
-	}
-	h.out.limit = s.cfg.MaxPendingBytes
-	h.pingAt.Store(time.Now().Add(firstPing(s.cfg.PingInterval)).UnixNano())
-	if !spec.Expiry.IsZero() {
-		h.expireAt.Store(spec.Expiry.UnixNano())
-	}
-	s.spawnMu.Lock()
-	s.spawning = &session{sys: s, h: h, spec: spec, sock: sock}
-	h.pid.Store(s.sys.Root.Spawn(s.sessionProps))
-	s.spawning = nil
-	s.spawnMu.Unlock()
-	return h, nil
-}
-
-// newSessionProps is the one Props every session actor is spawned from: a Props per
-// session (its producer closing over the session) cost ~400 B of every idle
-// connection. protoactor calls the producer inside Spawn, which Open serializes,
-// and the producer takes the session Open prepared. Sessions are never restarted
-// (the guardian stops them), so the producer runs once per Spawn.
-func (s *System) newSessionProps() *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
-		if s.spawning == nil {
-			return stoppedActor{} // not reached: only Open spawns with these props
-		}
-		return s.spawning
-	}, actor.WithGuardian(s.guardian), actor.WithDispatcher(s.dispatch), actor.WithMailbox(newMailbox))
-}
-
-// stoppedActor ignores everything.
-type stoppedActor struct{}
-
-func (stoppedActor) Receive(actor.Context) {}
 
 // session is the actor of one connection. It owns the connection's writes of live
 // pushes and its subscriptions: the user's stream, and topics.
@@ -132,7 +89,7 @@ func (s *session) Receive(c actor.Context) {
 	case *attachReady:
 		s.attached(c, m)
 	case presenceReady:
-		s.startReplay(m.r)
+		s.startReplay(m)
 	case *replayDone:
 		s.goLive(m)
 	case *upDone:
@@ -169,80 +126,6 @@ func (s *session) start(c actor.Context) {
 			root.Send(self, ready)
 		}
 	})
-}
-
-// firstPing is when a new session first pings its client: at a random point of the
-// second half of the interval, then every interval (the user's directory shard
-// sends the pings, see shard.clock). Sessions opened together (the
-// clients of a failed node reconnecting, a load test) would otherwise ping
-// together for as long as they live: 10,000 pings and pongs in the same second.
-func firstPing(interval time.Duration) time.Duration {
-	return interval/2 + rand.N(interval/2+1)
-}
-
-// acquireSlot takes one of the user's session slots, waiting out Redis outages; it
-// returns false when the user is at the limit (or the session stopped meanwhile).
-func (s *System) acquireSlot(ctx context.Context, h *Handle) bool {
-	lim := s.deps.Limit
-	if lim == nil || !lim.Enabled() {
-		return true
-	}
-	var got bool
-	ok := retry(ctx, func() (err error) {
-		got, err = lim.Acquire(ctx, h.user.Name)
-		return err
-	})
-	if !ok || !got {
-		return false
-	}
-	h.slotHeld.Store(true)
-	if ctx.Err() != nil { // stopped meanwhile; whoever swaps the flag releases
-		s.releaseSlot(h)
-	}
-	return true
-}
-
-// releaseSlot gives the session's slot back, once, from whichever of the attach
-// goroutine and the stopping actor gets there first.
-func (s *System) releaseSlot(h *Handle) {
-	if h.slotHeld.CompareAndSwap(true, false) {
-		s.deps.Limit.Release(h.user.Name)
-	}
-}
-
-// resumePoint decides where the user's stream starts: the client's since, else its
-// device's cursor, else the history top noted before presence is registered (so that
-// a push routed while registering is replayed, not missed).
-func (s *System) resumePoint(ctx context.Context, spec SessionSpec) (*attachReady, bool) {
-	r := wire.User(spec.User)
-	if spec.HasSince {
-		return &attachReady{r: r, since: spec.Since, resume: true}, true
-	}
-	if spec.Device != "" {
-		var cur wire.Offset
-		var found bool
-		ok := retry(ctx, func() (err error) {
-			cur, found, err = s.deps.Cursors.Get(ctx, spec.User, spec.Device)
-			return err
-		})
-		if !ok {
-			return nil, false
-		}
-		if found {
-			return &attachReady{r: r, since: cur, resume: true}, true
-		}
-	}
-	return s.topPoint(ctx, r)
-}
-
-// topPoint is a live-only start: after r's history top as it is now.
-func (s *System) topPoint(ctx context.Context, r wire.Recipient) (*attachReady, bool) {
-	var top wire.Offset
-	ok := retry(ctx, func() (err error) {
-		top, err = s.deps.History.Top(ctx, r)
-		return err
-	})
-	return &attachReady{r: r, since: top}, ok
 }
 
 func (s *session) handleInbound(c actor.Context, m *inbound) {
@@ -316,21 +199,8 @@ func (s *session) stopping(c actor.Context) {
 	close(s.h.done)
 }
 
-// retry runs f until it succeeds or ctx ends, with capped backoff: a session waits
-// out a Redis outage instead of failing. It reports whether f succeeded.
-func retry(ctx context.Context, f func() error) bool {
-	wait := 50 * time.Millisecond
-	for {
-		if f() == nil {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(wait):
-		}
-		if wait *= 2; wait > 2*time.Second {
-			wait = 2 * time.Second
-		}
-	}
+func (s *session) refuse(f wire.ClientFrame, code, reason string) {
+	e := wire.Errorf(code, "%s", reason)
+	e.Topic, e.Ref = f.Topic, f.Ref
+	_ = s.sock.WriteText(e.Bytes())
 }

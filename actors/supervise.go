@@ -6,6 +6,17 @@ import (
 	"github.com/herald-push/herald/wire"
 )
 
+// sessionGuardian is the session actors' strategy. A session that panics is
+// stopped, never restarted: its connection state cannot be rebuilt, and its client
+// resumes from history on a new connection. Its stopping closes it with 1011.
+func sessionGuardian(deps Deps) actor.SupervisorStrategy {
+	return actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
+		deps.Metrics.Panics.Inc()
+		deps.Log.Error("session panicked; closing it with 1011", "reason", reason)
+		return actor.StopDirective
+	})
+}
+
 // shardSupervisor is the directory shards' strategy. A shard that panicked may
 // have registered a session half-way, or offered a batch to some of its sessions
 // and not to others; and protoactor's default restart would give it an empty
@@ -14,7 +25,7 @@ import (
 // with 1011 (the clients resume from history, which holds every push: nothing is
 // lost), releases the trackers of the batch it failed on (else the router or the
 // inbox would wait for it forever) and restarts the shard empty. The sessions'
-// own guardian is in System.New: a session is stopped, never restarted.
+// own guardian is sessionGuardian: a session is stopped, never restarted.
 type shardSupervisor struct{ s *System }
 
 func (g shardSupervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, message any) {

@@ -1,5 +1,3 @@
-// Package actors holds Herald's actors: one session actor per WebSocket connection
-// and the sharded directory that maps recipients to the local sessions.
 package actors
 
 import (
@@ -9,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"time"
 
@@ -17,95 +14,6 @@ import (
 
 	"github.com/herald-push/herald/wire"
 )
-
-// History is what sessions need from the history streams.
-type History interface {
-	Top(ctx context.Context, r wire.Recipient) (wire.Offset, error)
-	Replay(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (last wire.Offset, complete bool, err error)
-	// ReplayAfter is Replay for a start the node chose (no completeness to judge).
-	ReplayAfter(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (last wire.Offset, err error)
-}
-
-// Cursors stores devices' last acked offsets.
-type Cursors interface {
-	Get(ctx context.Context, user, device string) (wire.Offset, bool, error)
-	Set(user, device string, o wire.Offset)
-}
-
-// Presence lists this node in a recipient's presence set in Redis.
-type Presence interface {
-	Add(r wire.Recipient, ready func())
-	Remove(r wire.Recipient)
-}
-
-// Policy is the topic policy.
-type Policy interface {
-	CanSubscribe(user, topic string, granted []string) bool
-	CanPublish(user, topic string) bool
-}
-
-// SessionLimit enforces limits.max_sessions_per_user across the cluster.
-type SessionLimit interface {
-	Enabled() bool
-	Acquire(ctx context.Context, user string) (bool, error)
-	Release(user string)
-}
-
-// Acks learns which user pushes a device handled (delivery.ack_timeout).
-type Acks interface {
-	Ack(user string, o wire.Offset)
-}
-
-// Socket is the connection a session writes to. Implementations put a deadline on
-// every write; a failed write closes the connection.
-type Socket interface {
-	// WriteText writes one text message made of parts, concatenated.
-	WriteText(parts ...[]byte) error
-	// Ping pings the client (or closes a connection whose client went silent).
-	Ping() error
-	// Close sends a close frame with code and reason and closes the connection.
-	Close(code uint16, reason string)
-}
-
-// Config tunes the actors of one node.
-type Config struct {
-	Node            string
-	Shards          int // directory shards; 0 = GOMAXPROCS x 4
-	MaxPendingBytes int // unsent bytes per session before it is closed with 4008
-	MaxMessageBytes int // the largest WebSocket message coalesced pushes are packed into
-	MaxInbound      int // client frames waiting for a session's actor before its reads pause
-	// PingInterval is how often a session pings its client. Browsers cannot send
-	// pings, so the server's pings (answered by pongs) keep quiet sessions alive.
-	PingInterval time.Duration
-	// Policy says which topics a user may subscribe to; nil allows every topic.
-	Policy Policy
-	// MaxSubscriptions bounds a session's topic subscriptions (client frames; the
-	// token's topics are always granted).
-	MaxSubscriptions int
-	// UpstreamPerSecond bounds a session's send and publish frames; RefWindow is how
-	// long a ref is remembered to answer a resend without storing it again.
-	UpstreamPerSecond int
-	RefWindow         time.Duration
-	// FramesPerSecond bounds every client frame of a session (errors, then 4003).
-	FramesPerSecond int
-	// DispatchWorkers run the actors' mailbox turns; 0 = GOMAXPROCS x 16.
-	DispatchWorkers int
-	// OnFrame, when set, sees every valid client frame before it is handled. Tests
-	// use it to make a session's handling panic.
-	OnFrame func(wire.ClientFrame)
-}
-
-// Deps are the Redis-backed services the actors use.
-type Deps struct {
-	History  History
-	Cursors  Cursors
-	Presence Presence
-	Limit    SessionLimit
-	Acks     Acks
-	Upstream Upstream
-	Log      *slog.Logger
-	Metrics  *Metrics
-}
 
 // System is one node's actor system: the directory shards and the session actors.
 type System struct {
@@ -142,97 +50,90 @@ const mailboxThroughput = 300
 // ErrStopped is returned by Open after Shutdown.
 var ErrStopped = errors.New("actors: system stopped")
 
-// New starts the actor system and the directory shards.
+// New starts the actor system, the directory shards and their clock.
 func New(cfg Config, deps Deps) *System {
-	if cfg.Shards <= 0 {
-		cfg.Shards = runtime.GOMAXPROCS(0) * 4
-	}
-	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = 64 << 10
-	}
-	if cfg.MaxInbound <= 0 {
-		cfg.MaxInbound = 16
-	}
-	if cfg.FramesPerSecond <= 0 {
-		cfg.FramesPerSecond = 100
-	}
-	if cfg.UpstreamPerSecond <= 0 {
-		cfg.UpstreamPerSecond = 50
-	}
-	if cfg.RefWindow <= 0 {
-		cfg.RefWindow = 2 * time.Minute
-	}
-	if cfg.MaxSubscriptions <= 0 {
-		cfg.MaxSubscriptions = 100
-	}
-	if cfg.PingInterval <= 0 {
-		cfg.PingInterval = 20 * time.Second
-	}
-	if cfg.DispatchWorkers <= 0 {
-		cfg.DispatchWorkers = runtime.GOMAXPROCS(0) * 16
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg = cfg.withDefaults()
 	s := &System{
 		cfg:      cfg,
 		deps:     deps,
 		nowMs:    func() int64 { return time.Now().UnixMilli() },
 		dispatch: newDispatcher(cfg.DispatchWorkers, mailboxThroughput, deps.Metrics.SpawnedTurns),
-		sys: actor.NewActorSystemWithConfig(actor.Configure(
-			actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }),
-			actor.WithDeadLetterRequestLogging(false),
-		)),
+		sys:      newActorSystem(),
+		guardian: sessionGuardian(deps),
 	}
-	// A session that panics is stopped, never restarted: its connection state cannot
-	// be rebuilt, and its client resumes from history on a new connection.
-	s.guardian = actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
-		deps.Metrics.Panics.Inc()
-		deps.Log.Error("session panicked; closing it with 1011", "reason", reason)
-		return actor.StopDirective
-	})
 	s.sessionProps = s.newSessionProps()
+	s.spawnShards()
+	s.clockStop, s.clockDone = make(chan struct{}), make(chan struct{})
+	go s.runClock(clockEvery(cfg.PingInterval))
+	return s
+}
+
+// newActorSystem is a protoactor system that logs nothing: its default logger
+// writes colored Info lines to stderr, and what matters is counted in Metrics.
+func newActorSystem() *actor.ActorSystem {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return actor.NewActorSystemWithConfig(actor.Configure(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }),
+		actor.WithDeadLetterRequestLogging(false),
+	))
+}
+
+// spawnShards starts the directory shards under shardSupervisor.
+func (s *System) spawnShards() {
 	guardian := shardSupervisor{s}
-	for i := 0; i < cfg.Shards; i++ {
+	for i := 0; i < s.cfg.Shards; i++ {
 		d := newShard(s) // kept across restarts: shardSupervisor empties it
 		s.shardState = append(s.shardState, d)
 		props := actor.PropsFromProducer(func() actor.Actor { return d },
 			actor.WithDispatcher(s.dispatch), actor.WithGuardian(guardian))
 		s.shards = append(s.shards, s.sys.Root.Spawn(props))
 	}
-	s.clockStop, s.clockDone = make(chan struct{}), make(chan struct{})
-	go s.runClock(clockEvery(cfg.PingInterval))
-	return s
 }
 
-// clockEvery is how often the shards look for pings due and expired tokens: every
-// 100 ms, or a quarter of the ping interval when that is shorter. A tick writes the
-// pings that fell due since the last one together; at one tick a second, 10,000
-// sessions' pings came as bursts of 500 writes that held pushes behind them (p99
-// at 2,000 msgs/s 3 -> 6-10 ms, bench/RESULTS.md).
-func clockEvery(ping time.Duration) time.Duration {
-	return max(10*time.Millisecond, min(100*time.Millisecond, ping/4))
-}
-
-// runClock ticks every shard until stopClock.
-func (s *System) runClock(every time.Duration) {
-	defer close(s.clockDone)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case now := <-t.C:
-			for _, pid := range s.shards {
-				s.sys.Root.Send(pid, clockTick{now: now.UnixNano()})
-			}
-		case <-s.clockStop:
-			return
-		}
+// Open spawns the session actor for a new connection.
+func (s *System) Open(spec SessionSpec, sock Socket) (*Handle, error) {
+	s.mu.Lock()
+	stopped := s.stopped
+	s.mu.Unlock()
+	if stopped {
+		return nil, ErrStopped
 	}
+	h := &Handle{
+		sys: s, id: spec.ID, user: wire.User(spec.User),
+		slots: make(chan struct{}, s.cfg.MaxInbound),
+		done:  make(chan struct{}),
+	}
+	h.out.limit = s.cfg.MaxPendingBytes
+	h.pingAt.Store(time.Now().Add(firstPing(s.cfg.PingInterval)).UnixNano())
+	if !spec.Expiry.IsZero() {
+		h.expireAt.Store(spec.Expiry.UnixNano())
+	}
+	s.spawnMu.Lock()
+	s.spawning = &session{sys: s, h: h, spec: spec, sock: sock}
+	h.pid.Store(s.sys.Root.Spawn(s.sessionProps))
+	s.spawning = nil
+	s.spawnMu.Unlock()
+	return h, nil
 }
 
-func (s *System) stopClock() {
-	s.clockOnce.Do(func() { close(s.clockStop) })
-	<-s.clockDone
+// newSessionProps is the one Props every session actor is spawned from: a Props per
+// session (its producer closing over the session) cost ~400 B of every idle
+// connection. protoactor calls the producer inside Spawn, which Open serializes,
+// and the producer takes the session Open prepared. Sessions are never restarted
+// (the guardian stops them), so the producer runs once per Spawn.
+func (s *System) newSessionProps() *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		if s.spawning == nil {
+			return stoppedActor{} // not reached: only Open spawns with these props
+		}
+		return s.spawning
+	}, actor.WithGuardian(s.guardian), actor.WithDispatcher(s.dispatch), actor.WithMailbox(newMailbox))
 }
+
+// stoppedActor ignores everything.
+type stoppedActor struct{}
+
+func (stoppedActor) Receive(actor.Context) {}
 
 func (s *System) shardOf(r wire.Recipient) *actor.PID {
 	h := fnv.New32a()
@@ -365,18 +266,4 @@ func (s *System) goAttach(f func()) {
 		defer s.attach.Done()
 		f()
 	}()
-}
-
-func (s *System) getParts() *[][]byte {
-	if p, ok := s.parts.Get().(*[][]byte); ok {
-		return p
-	}
-	p := make([][]byte, 0, 64)
-	return &p
-}
-
-func (s *System) putParts(p *[][]byte) {
-	clear(*p)
-	*p = (*p)[:0]
-	s.parts.Put(p)
 }

@@ -8,17 +8,6 @@ import (
 	"github.com/herald-push/herald/wire"
 )
 
-// Upstream stores what clients send: send frames for backends, publish frames as
-// topic pushes. Errors that are a client's fault implement Rejection.
-type Upstream interface {
-	Send(ctx context.Context, m wire.UpMessage) (string, error)
-	Publish(ctx context.Context, topic, from string, data []byte) (string, error)
-}
-
-// rejection is how Upstream marks an error as the client's (a bad payload), which
-// is not worth a retry; anything else is the node's (Redis) and is retryable.
-type rejection interface{ Rejected() bool }
-
 // upstreamTimeout bounds one send or publish: with Redis away the client gets a
 // retryable error instead of a hanging request.
 const upstreamTimeout = 2 * time.Second
@@ -123,37 +112,6 @@ func (s *session) allowUp(f wire.ClientFrame) bool {
 	return s.allow(&s.upRate, s.sys.cfg.UpstreamPerSecond, f, "over limits.upstream_per_second; retry later with the same ref")
 }
 
-// allow counts one frame in a one-second window: over limit it is refused with an
-// error frame, and after as many refusals again in the same second the session is
-// closed with 4003 (PROTOCOL.md: repeated abuse).
-func (s *session) allow(w *rateWindow, limit int, f wire.ClientFrame, reason string) bool {
-	now := time.Now()
-	if now.Sub(w.start) >= time.Second {
-		*w = rateWindow{start: now}
-	}
-	w.count++
-	if w.count <= limit {
-		return true
-	}
-	w.refused++
-	s.sys.deps.Metrics.RateLimited.Inc()
-	if w.refused > limit {
-		if !s.closing {
-			s.sys.deps.Metrics.PolicyClosed.Inc()
-		}
-		s.close(wire.ClosePolicy, "too many messages")
-		return false
-	}
-	s.refuse(f, wire.CodeRateLimited, reason)
-	return false
-}
-
-// rateWindow counts frames in the current second.
-type rateWindow struct {
-	start          time.Time
-	count, refused int
-}
-
 // pruneRefs forgets refs older than the window, keeping the map bounded by the
 // rate limit times the window.
 func (s *session) pruneRefs() {
@@ -169,11 +127,4 @@ func (s *session) pruneRefs() {
 			delete(s.upRefs, ref)
 		}
 	}
-}
-
-func sentFrame(ref, id string) []byte {
-	b := append([]byte(`{"type":"sent","ref":`), wire.AppendString(nil, ref)...)
-	b = append(b, `,"id":`...)
-	b = wire.AppendString(b, id)
-	return append(b, '}')
 }
