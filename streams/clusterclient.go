@@ -42,7 +42,7 @@ func newClusterClient(opts *redis.UniversalOptions) *redis.ClusterClient {
 // reloadOnFailure asks the cluster client for a new slot map (a single reload
 // at a time, at most five a second: go-redis coalesces them) whenever a
 // command or pipeline on a node fails for want of a connection, or the node
-// says the cluster is down.
+// says the cluster is down or the slot moved.
 type reloadOnFailure struct{ cc *redis.ClusterClient }
 
 func (h reloadOnFailure) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -70,8 +70,9 @@ func (h reloadOnFailure) check(err error) {
 }
 
 // needsReload: err says the node may no longer be where the slot map puts it
-// (no connection, a broken one, no answer in time) or that the cluster is down
-// (a failover under way). Not a reply about the command, not the caller's own
+// (no connection, a broken one, no answer in time, a MOVED to a node client
+// used directly, which does not follow it) or that the cluster is down (a
+// failover under way). Not a reply about the command, not the caller's own
 // cancellation, not a closed client. A deadline that expired counts: a caller
 // whose context ran out while go-redis was still dialing a dead master gets
 // only that, and it must reload too.
@@ -88,7 +89,7 @@ func needsReload(err error) bool {
 	}
 	var reply redis.Error
 	if errors.As(err, &reply) {
-		return redis.HasErrorPrefix(err, "CLUSTERDOWN")
+		return redis.HasErrorPrefix(err, "CLUSTERDOWN") || redis.HasErrorPrefix(err, "MOVED")
 	}
 	return true // EOF, deadline, pool timeout, read timeout
 }

@@ -121,8 +121,9 @@ type redisReply string
 func (e redisReply) Error() string { return string(e) }
 func (e redisReply) RedisError()   {}
 
-// A slot map is reloaded on what says a node may have gone, or the cluster is
-// down; not on replies about the command, nor on the caller's own cancel.
+// A slot map is reloaded on what says a node may have gone, the cluster is down
+// or a slot moved; not on replies about the command, nor on the caller's own
+// cancel.
 func TestClusterReloadTriggers(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	for err, want := range map[error]bool{
@@ -130,11 +131,13 @@ func TestClusterReloadTriggers(t *testing.T) {
 		redis.Nil:                    false,
 		redis.ErrClosed:              false,
 		context.Canceled:             false,
+		context.DeadlineExceeded:     true,
 		refused:                      true,
 		fmt.Errorf("x: %w", refused): true,
 		io.EOF:                       true,
 		redisReply("CLUSTERDOWN The cluster is down"):   true,
-		redisReply("MOVED 3999 127.0.0.1:6381"):         false,
+		redisReply("MOVED 3999 127.0.0.1:6381"):         true,
+		redisReply("ASK 3999 127.0.0.1:6381"):           false,
 		redisReply("WRONGTYPE Operation against a key"): false,
 		errors.New("i/o timeout"):                       true,
 	} {
