@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // Fakes for the Redis side: no history, presence ready at once.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // History is what sessions need from the history streams.

@@ -5,21 +5,14 @@ import (
 	"errors"
 	"time"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // Upstream stores what clients send: send frames for backends, publish frames as
 // topic pushes. Errors that are a client's fault implement Rejection.
 type Upstream interface {
-	Send(ctx context.Context, m UpMessage) (string, error)
+	Send(ctx context.Context, m wire.UpMessage) (string, error)
 	Publish(ctx context.Context, topic, from string, data []byte) (string, error)
-}
-
-// UpMessage is a send frame with what the node knows of its sender.
-type UpMessage struct {
-	User, Device, Session, Node, Ref string
-	TS                               int64
-	Data                             []byte
 }
 
 // rejection is how Upstream marks an error as the client's (a bad payload), which
@@ -86,7 +79,7 @@ func (s *session) goUp(f wire.ClientFrame) {
 		var id string
 		var err error
 		if f.Type == wire.TypeSend {
-			id, err = up.Send(ctx, UpMessage{User: spec.User, Device: spec.Device, Session: spec.ID, Node: node,
+			id, err = up.Send(ctx, wire.UpMessage{User: spec.User, Device: spec.Device, Session: spec.ID, Node: node,
 				Ref: f.Ref, TS: time.Now().UnixMilli(), Data: f.Data})
 		} else {
 			id, err = up.Publish(ctx, f.Topic, spec.User, f.Data)

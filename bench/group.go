@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herald-push/herald/client"
 	"github.com/herald-push/herald/gateway/auth"
-	"github.com/herald-push/herald/gateway/client"
 )
 
 // Modes of a client group: how a received push is accounted for.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // maxConnsPerNode is what one node process can hold under the 20,000 open-file

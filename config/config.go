@@ -1,9 +1,3 @@
-// Package config loads and validates Herald's typed configuration.
-//
-// Values come, lowest precedence first, from the defaults in the key table
-// (keys.go), the YAML file named by --config, HERALD_* environment variables
-// and command-line flags. koanf is an implementation detail of this package:
-// callers only see Config.
 package config
 
 import (

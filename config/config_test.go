@@ -616,7 +616,6 @@ func TestRedisChoiceChecks(t *testing.T) {
 		{"sentinel and addr", []string{sec, "HERALD_REDIS__SENTINEL__MASTER=m", "HERALD_REDIS__SENTINEL__ADDRS=a:1", "HERALD_REDIS__ADDR=r:1"}, "not several"},
 		{"sentinel addrs alone", []string{sec, "HERALD_REDIS__SENTINEL__ADDRS=a:1"}, "set redis.sentinel.master too"},
 		{"sentinel without secret", []string{"HERALD_REDIS__SENTINEL__MASTER=m", "HERALD_REDIS__SENTINEL__ADDRS=a:1"}, "auth.hmac_secret is required"},
-		{"wait on cluster", []string{sec, "HERALD_REDIS__ADDRS=a:1,b:2", "HERALD_REDIS__WAIT_REPLICAS=1"}, "not supported on Redis Cluster"},
 		{"wait embedded", []string{"HERALD_REDIS__WAIT_REPLICAS=1"}, "embedded store has no replicas"},
 		{"wait standalone", []string{sec, "HERALD_REDIS__ADDR=r:1", "HERALD_REDIS__WAIT_REPLICAS=2", "HERALD_REDIS__WAIT_TIMEOUT=250ms"}, ""},
 		{"wait timeout zero", []string{sec, "HERALD_REDIS__ADDR=r:1", "HERALD_REDIS__WAIT_TIMEOUT=0s"}, "redis.wait_timeout"},

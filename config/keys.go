@@ -36,7 +36,7 @@ var keyTable = []keyDef{
 	{name: "redis.sentinel.addrs", def: []string(nil), help: "Sentinel addresses, comma-separated", check: each(hostPort)},
 	{name: "redis.sentinel.username", def: "", help: "ACL user name for the Sentinels themselves (empty: none)"},
 	{name: "redis.sentinel.password", def: "", help: "password for the Sentinels themselves (empty: none)", secret: true},
-	{name: "redis.wait_replicas", def: 0, help: "replicas that must confirm (WAIT) a push's writes before its ingress entry is acknowledged and before POST /v1/publish answers 202 (0: do not wait; not supported on Redis Cluster)", check: intRange(0, 100)},
+	{name: "redis.wait_replicas", def: 0, help: "replicas that must confirm (WAIT) a push's writes before its ingress entry is acknowledged and before POST /v1/publish answers 202 (0: do not wait)", check: intRange(0, 100)},
 	{name: "redis.wait_timeout", def: time.Second, help: "how long one WAIT for redis.wait_replicas replicas may block", check: durRange(time.Millisecond, time.Minute)},
 	{name: "auth.hmac_secret", def: "", help: "HS256 token secret, at least 16 bytes; required unless the store is embedded", secret: true},
 	{name: "auth.allowed_origins", def: []string(nil), help: "allowed WebSocket Origin values, comma-separated (empty: any)"},

@@ -342,17 +342,8 @@ func crossCheckRedis(r Redis) []error {
 	if s.Master == "" && len(s.Addrs) > 0 {
 		errs = append(errs, errors.New("config: redis.sentinel.addrs: set redis.sentinel.master too (the name the Sentinels know the master by)"))
 	}
-	if r.WaitReplicas > 0 {
-		switch {
-		case len(r.Addrs) > 0:
-			// WAIT counts the replicas of the master behind the connection that
-			// sends it, for that connection's writes. A Cluster pipeline spreads
-			// over every master on connections go-redis picks; see
-			// ARCHITECTURE.md "WAIT for replicas".
-			errs = append(errs, errors.New("config: redis.wait_replicas: not supported on Redis Cluster (redis.addrs); use Sentinel, or set it to 0"))
-		case r.Addr == "" && s.Master == "":
-			errs = append(errs, errors.New("config: redis.wait_replicas: the embedded store has no replicas; set it to 0"))
-		}
+	if r.WaitReplicas > 0 && r.Addr == "" && len(r.Addrs) == 0 && s.Master == "" {
+		errs = append(errs, errors.New("config: redis.wait_replicas: the embedded store has no replicas; set it to 0"))
 	}
 	return errs
 }

@@ -24,8 +24,8 @@ import (
 
 	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/gateway/auth"
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
+	"github.com/herald-push/herald/wire"
 )
 
 // Config tunes the gateway.

@@ -46,10 +46,10 @@ fuzz_once() {
 }
 if [ "$fuzztime" != "0" ] && [ $# -eq 0 ]; then
 	for target in \
-		./gateway/wire:FuzzDecodeClientFrame \
-		./gateway/wire:FuzzParseOffset \
+		./wire:FuzzDecodeClientFrame \
+		./wire:FuzzParseOffset \
 		./gateway/auth:FuzzVerify \
-		./gateway/client:FuzzDecodeFrame \
+		./client:FuzzDecodeFrame \
 		./streams:FuzzParseIngress \
 		./config:FuzzLoad; do
 		pkg="${target%%:*}" fn="${target##*:}"

@@ -20,7 +20,7 @@ type deadLetter struct {
 // deadLetter stores entries the router gives up on (max deliveries exceeded) and
 // acknowledges them. A failed acknowledgement only means they may be stored twice.
 func (l *partitionLoop) deadLetter(ctx context.Context, dead []deadLetter) error {
-	var wait *redis.Cmd
+	var wait *pendingWait
 	_, err := l.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, d := range dead {
 			pipe.XAdd(ctx, dlqArgs(l.keys, l.cfg.DLQMaxLen, l.stream, d))
@@ -29,7 +29,7 @@ func (l *partitionLoop) deadLetter(ctx context.Context, dead []deadLetter) error
 		return nil
 	})
 	if err == nil {
-		if err = l.wait.done(wait); err != nil {
+		if err = l.wait.done(ctx, wait); err != nil {
 			l.waitShort(err)
 			return err
 		}

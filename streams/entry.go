@@ -7,10 +7,10 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
-// Ingress entry fields, PROTOCOL.md section 1.
+// Ingress entry fields, docs/PROTOCOL.md section 1.
 const (
 	fieldTo    = "to"
 	fieldTopic = "topic"

@@ -8,13 +8,13 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
+	"github.com/herald-push/herald/wire"
 )
 
 const ingressID = "1700000000123-7" // its time part is the publish time
 
-// TestParseIngress covers every rule of PROTOCOL.md section 1.
+// TestParseIngress covers every rule of docs/PROTOCOL.md section 1.
 func TestParseIngress(t *testing.T) {
 	t.Parallel()
 	const maxPayload = 64

@@ -8,7 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // routed is one ingress entry on its way: its push and the pipeline replies.
@@ -342,7 +342,7 @@ func (l *partitionLoop) retryStuck(ctx context.Context) error {
 	wait := l.wait.queue(ctx, pipe) // covers the writes retried here; the others had theirs
 	_, _ = pipe.Exec(ctx)
 	l.stuck = nil
-	if err := l.wait.done(wait); err != nil {
+	if err := l.wait.done(ctx, wait); err != nil {
 		l.waitShort(err)
 		l.held = h.msgs // routed again from the history append on
 		return err

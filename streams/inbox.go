@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // maxInflightBatches bounds the inbox batches handed to sessions and not yet
@@ -258,8 +258,8 @@ func (in *Inbox) noteHanded(id string) {
 // the entries its group had not read at f were read, and no batch it read is
 // still on its way. A router that took a partition's lease delivers to this
 // node's sessions directly only after that, so that a push the previous holder
-// wrote to this inbox never reaches a session after a newer one (DESIGN.md's
-// delivery guarantee; docs/ARCHITECTURE.md, "late pushes").
+// wrote to this inbox never reaches a session after a newer one (docs/ARCHITECTURE.md,
+// "The delivery guarantee, as it holds", and departure 4).
 func (in *Inbox) Settled(f InboxFence) bool {
 	in.progress.mu.Lock()
 	defer in.progress.mu.Unlock()

@@ -1,13 +1,10 @@
-// Package streams owns every Redis key and command of Herald: the ingress consumer
-// group and its router, node inboxes, history streams, device cursors, presence,
-// reclaim and dead letters.
 package streams
 
 import (
 	"hash/fnv"
 	"strconv"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // Consumer group names.

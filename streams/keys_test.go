@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
+	"github.com/herald-push/herald/wire"
 )
 
 // hashTag is the part of key Redis Cluster hashes: the content of the first {...}

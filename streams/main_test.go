@@ -16,9 +16,9 @@ import (
 	"github.com/redis/go-redis/v9/logging"
 	"go.uber.org/goleak"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 func TestMain(m *testing.M) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // presenceOp is the state a recipient's presence must reach: this node listed or not.
@@ -66,7 +66,7 @@ func NewPresence(rdb redis.UniversalClient, keys Keys, node string, debounce tim
 // write lost in a failover would leave it without them, silently, until the
 // safety net rewrote it, and its client would then resume past the gap.
 func (p *Presence) WaitReplicas(n int, timeout time.Duration) {
-	p.wait = replicaWait{n: n, timeout: timeout}
+	p.wait = newReplicaWait(p.rdb, n, timeout)
 }
 
 // Add lists this node in r's presence; ready runs (on the writer's goroutine) once
@@ -223,7 +223,7 @@ func (p *Presence) flush(ctx context.Context) error {
 	}
 	now := time.Now()
 	cmds := make(map[wire.Recipient]*redis.Cmd, len(batch))
-	var wait *redis.Cmd
+	var wait *pendingWait
 	_, err := p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		index := p.keys.NodeRecipients(p.node)
 		for r, op := range batch {
@@ -239,7 +239,7 @@ func (p *Presence) flush(ctx context.Context) error {
 		return nil
 	})
 	if err == nil {
-		err = p.wait.done(wait)
+		err = p.wait.done(ctx, wait)
 	}
 	if err != nil {
 		p.restore(batch)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // The periodic rewrite goes a slice at a time: each slice queues only its own

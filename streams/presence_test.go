@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
+	"github.com/herald-push/herald/wire"
 )
 
 func newPresence(t *testing.T, e *env, node string) (*streams.Presence, func()) {

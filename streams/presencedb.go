@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // Presence scripts. Each touches the keys of one recipient only (one hash slot).

@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Publication is one publish request, as a service would XADD it (PROTOCOL.md section 1).
+// Publication is one publish request, as a service would XADD it (docs/PROTOCOL.md section 1).
 type Publication struct {
 	To    string
 	Topic string
@@ -47,7 +47,7 @@ type Publisher struct {
 // timeout) before it reports success: an answer of 202 then survives a failover
 // to one of them. 0 turns it off.
 func (pb *Publisher) WaitReplicas(n int, timeout time.Duration) {
-	pb.wait = replicaWait{n: n, timeout: timeout}
+	pb.wait = newReplicaWait(pb.rdb, n, timeout)
 }
 
 // NewPublisher returns a publisher; maxPayload is limits.max_payload_bytes.
@@ -92,7 +92,7 @@ func (pb *Publisher) publishWaiting(ctx context.Context, args *redis.XAddArgs) (
 	_, _ = pipe.Exec(ctx) // replies are checked one by one
 	id, err := add.Result()
 	if err == nil {
-		err = pb.wait.done(wait)
+		err = pb.wait.done(ctx, wait)
 		if err != nil && pb.metrics != nil && errors.Is(err, ErrNotReplicated) {
 			pb.metrics.WaitShort.WithLabelValues("publish").Inc()
 			return "", fmt.Errorf("streams: publish: %w", err)

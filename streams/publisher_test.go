@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
+	"github.com/herald-push/herald/wire"
 )
 
 func TestPublisherPublish(t *testing.T) {

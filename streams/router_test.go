@@ -12,9 +12,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 const ingress = "herald:in"
@@ -728,7 +728,7 @@ func TestRouterSurvivesRedisRestart(t *testing.T) {
 			if !persistent {
 				// Redis lost the lease too: the router takes it again as if from
 				// another holder and routes what it had not acknowledged yet once
-				// more, a duplicate with the same id (PROTOCOL.md section 2).
+				// more, a duplicate with the same id (docs/PROTOCOL.md section 2).
 				got = distinctByID(got)
 			}
 			if data := dataOf(got); !reflect.DeepEqual(data, []string{`"before"`, `"after"`}) {

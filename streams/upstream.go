@@ -7,19 +7,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // upstreamMaxLen caps herald:up; backends are expected to read it continuously
 // with their own consumer group.
 const upstreamMaxLen = 1_000_000
-
-// UpMessage is a client's send frame with what the node knows of its sender.
-type UpMessage struct {
-	User, Device, Session, Node, Ref string
-	TS                               int64 // unix ms
-	Data                             []byte
-}
 
 // Upstream appends client messages for the product's backends: send frames to
 // herald:up, publish frames to the ingress stream as topic pushes.
@@ -38,7 +31,7 @@ func NewUpstream(rdb redis.UniversalClient, keys Keys, pub *Publisher, maxPayloa
 
 // Send appends m to herald:up and returns its entry id. A payload over the limit or
 // not valid JSON is a Rejection.
-func (u *Upstream) Send(ctx context.Context, m UpMessage) (string, error) {
+func (u *Upstream) Send(ctx context.Context, m wire.UpMessage) (string, error) {
 	if _, err := parseData(string(m.Data), u.maxPayload); err != nil {
 		return "", err
 	}

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 // With redis.wait_replicas 1 and no replica, the router hands nothing off and

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 func TestOversizeFrameIsRefusedBeforeItsPayload(t *testing.T) {

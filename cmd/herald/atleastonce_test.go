@@ -13,8 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 const leaseKey = "herald:{herald:in}:lease"
@@ -67,7 +67,7 @@ func waitPushID(t *testing.T, c *wsClient, id string, d time.Duration) string {
 // of the user's session (its Redis user lost write access to that node's inbox,
 // which the node itself does not notice), and dies. A newer push reaches the
 // session first; the client disconnects and resumes from the newer offset, as
-// PROTOCOL.md tells it. It must still get the older push: its ingress entry was
+// docs/PROTOCOL.md tells it. It must still get the older push: its ingress entry was
 // never acknowledged, so the next lease holder routes it again, with an offset
 // after the one the client resumed from.
 func TestRouterKilledBetweenAppendAndHandOffWhileClientResumes(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 func TestBadTokensAreRefusedBeforeUpgrade(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 // A router that read entries and died before acknowledging them: another router

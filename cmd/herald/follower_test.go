@@ -10,7 +10,7 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// follower is a client that does what PROTOCOL.md asks of one: on any disconnect it
+// follower is a client that does what docs/PROTOCOL.md asks of one: on any disconnect it
 // reconnects (to the next address) with the last offset it saw, and it drops
 // duplicates by id. It records what it received.
 type follower struct {
@@ -25,7 +25,7 @@ type follower struct {
 	seqIDs map[int]string  // seq -> the id it came with first
 	dups   int             // duplicates dropped by id
 	// unmarked counts pushes received again under another id: duplicates a
-	// client could not drop (PROTOCOL.md section 2 says they carry the same id).
+	// client could not drop (docs/PROTOCOL.md section 2 says they carry the same id).
 	unmarked   int
 	reconnects int
 	lastClose  uint16

@@ -1,5 +1,3 @@
-// Command herald is the Herald push engine: `herald serve` runs a node; `token`,
-// `publish` and `config` help try it out and operate it.
 package main
 
 import (

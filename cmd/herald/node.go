@@ -19,8 +19,8 @@ import (
 	"github.com/herald-push/herald/gateway"
 	"github.com/herald-push/herald/gateway/auth"
 	"github.com/herald-push/herald/gateway/web"
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
+	"github.com/herald-push/herald/wire"
 )
 
 // Drain pacing: sessions are closed with 1001 in batches, with a jittered pause
@@ -127,30 +127,61 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 
 // wire builds the parts; nothing runs yet.
 func (n *node) wire(opts nodeOptions) {
-	cfg := n.cfg
+	w := n.wireMetrics()
+	w.keys = streams.NewKeys(n.cfg.Redis.Prefix, n.cfg.Streams.Partitions)
+	n.wireRedisOps(opts, w.keys, w.sm)
+	w.health = streams.NewHealth()
+	n.wireStores(&w)
+	n.wireActors(opts, w)
+	n.wireDelivery(w)
+	n.wireGateway(opts, w)
+}
+
+// wiring is what the parts of a node share while wire builds them.
+type wiring struct {
+	reg       *prometheus.Registry
+	sm        *streams.Metrics
+	am        *actors.Metrics
+	keys      streams.Keys
+	health    *streams.Health
+	history   *streams.History
+	publisher *streams.Publisher
+	upstream  *streams.Upstream
+}
+
+// wireMetrics builds the registry, both metric sets and the idle memory trimmer,
+// which watches them for quiet.
+func (n *node) wireMetrics() wiring {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sm, am := streams.NewMetrics(reg), actors.NewMetrics(reg)
 	trims := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "herald_memory_trims_total", Help: "Free heap memory returned to the OS after a quiet memory.idle_trim."})
 	reg.MustRegister(trims)
-	n.trim = newIdleTrimmer(cfg.Memory.IdleTrim, metricSum(am.Sessions, am.PushesOut, sm.PushesIn, sm.InboxRead), trims)
-	keys := streams.NewKeys(cfg.Redis.Prefix, cfg.Streams.Partitions)
-	n.wireRedisOps(opts, keys, sm)
-	health := streams.NewHealth()
-	nowMs := func() int64 { return time.Now().UnixMilli() }
+	n.trim = newIdleTrimmer(n.cfg.Memory.IdleTrim, metricSum(am.Sessions, am.PushesOut, sm.PushesIn, sm.InboxRead), trims)
+	return wiring{reg: reg, sm: sm, am: am}
+}
 
+// wireStores builds the Redis-side services the sessions call.
+func (n *node) wireStores(w *wiring) {
+	cfg, keys, sm := n.cfg, w.keys, w.sm
+	nowMs := func() int64 { return time.Now().UnixMilli() }
 	n.presence = streams.NewPresence(n.rdb, keys, cfg.Node.ID, cfg.Presence.Debounce, n.log, sm)
+	n.presence.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
 	n.reads = streams.NewReads(n.rdb, sm)
 	n.cursors = streams.NewCursors(n.rdb, n.reads, keys, 200*time.Millisecond, sm)
 	n.limit = streams.NewSessionLimit(n.rdb, keys, cfg.Node.ID, cfg.Limits.MaxSessionsPerUser, sm)
 	n.undeliv = streams.NewUndelivered(n.rdb, keys, cfg.Delivery.AckTimeout, n.log, sm)
-	history := streams.NewHistory(n.reads, keys, cfg.History.Size, nowMs, sm)
-	history.LogLost(n.log)
-	publisher := streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm)
-	publisher.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
-	n.presence.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
-	up := upstream{streams.NewUpstream(n.rdb, keys, publisher, cfg.Limits.MaxPayloadBytes, sm)}
+	w.history = streams.NewHistory(n.reads, keys, cfg.History.Size, nowMs, sm)
+	w.history.LogLost(n.log)
+	w.publisher = streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm)
+	w.publisher.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
+	w.upstream = streams.NewUpstream(n.rdb, keys, w.publisher, cfg.Limits.MaxPayloadBytes, sm)
+}
+
+// wireActors builds the session actors' system.
+func (n *node) wireActors(opts nodeOptions, w wiring) {
+	cfg := n.cfg
 	n.actors = actors.New(actors.Config{
 		Node: cfg.Node.ID, Shards: cfg.Directory.Shards,
 		MaxPendingBytes: cfg.Limits.MaxPendingBytes, OnFrame: opts.onFrame,
@@ -158,25 +189,36 @@ func (n *node) wire(opts nodeOptions) {
 		Policy:       auth.NewTopicPolicy(cfg.Topics.Subscribe, cfg.Topics.Publish), MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 		UpstreamPerSecond: cfg.Limits.UpstreamPerSecond, RefWindow: cfg.Upstream.RefWindow,
 		FramesPerSecond: cfg.Limits.FramesPerSecond,
-	}, actors.Deps{History: history, Cursors: n.cursors, Presence: n.presence, Limit: n.limit, Acks: n.undeliv, Upstream: up, Log: n.log, Metrics: am})
+	}, actors.Deps{History: w.history, Cursors: n.cursors, Presence: n.presence, Limit: n.limit, Acks: n.undeliv, Upstream: w.upstream, Log: n.log, Metrics: w.am})
+}
+
+// wireDelivery builds what moves pushes between nodes: membership, this node's
+// inbox and the ingress router.
+func (n *node) wireDelivery(w wiring) {
+	cfg, keys, sm := n.cfg, w.keys, w.sm
 	n.cluster = streams.NewCluster(n.rdb, keys, streams.ClusterConfig{
 		Node: cfg.Node.ID, NodeTTL: cfg.Cluster.NodeTTL, Debounce: cfg.Presence.Debounce,
 	}, n.presence, func() {
 		n.log.Warn("this node was declared dead or Redis lost its data; its sessions resume from history")
 		n.actors.Reconnect(context.Background())
-	}, n.log, sm, health)
+	}, n.log, sm, w.health)
 	n.inbox = streams.NewInbox(n.rdb, keys, streams.InboxConfig{
 		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block, DLQMaxLen: cfg.Streams.DLQMaxLen,
 		MaxLen: cfg.Streams.InboxMaxLen, OnReset: n.inboxLost,
 		OnOverflow: func() { n.actors.Reconnect(context.Background()) },
-	}, n.actors, n.log, sm, health)
+	}, n.actors, n.log, sm, w.health)
 	n.router = streams.NewRouter(n.rdb, keys, streams.RouterConfig{
 		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block,
 		ClaimIdle: cfg.Streams.ClaimIdle, MaxDeliveries: cfg.Streams.MaxDeliveries,
 		LeaseTTL: cfg.Streams.LeaseTTL, DLQMaxLen: cfg.Streams.DLQMaxLen,
 		HistorySize: cfg.History.Size, HistoryTTL: cfg.History.TTL, MaxPayload: cfg.Limits.MaxPayloadBytes,
 		WaitReplicas: cfg.Redis.WaitReplicas, WaitTimeout: cfg.Redis.WaitTimeout,
-	}, n.actors, n.inbox, n.undeliv, n.log, sm, health)
+	}, n.actors, n.inbox, n.undeliv, n.log, sm, w.health)
+}
+
+// wireGateway builds the HTTP side.
+func (n *node) wireGateway(opts nodeOptions, w wiring) {
+	cfg := n.cfg
 	n.gw = gateway.New(gateway.Config{
 		Node: cfg.Node.ID, AllowedOrigins: cfg.Auth.AllowedOrigins, PublishAPIKey: cfg.Publish.APIKey,
 		WriteTimeout: cfg.Gateway.WriteTimeout, HandshakeTimeout: cfg.Gateway.HandshakeTimeout,
@@ -186,25 +228,29 @@ func (n *node) wire(opts nodeOptions) {
 	}, gateway.Deps{
 		Verifier:  auth.NewVerifier([]byte(cfg.Auth.HMACSecret), 5*time.Second),
 		Sessions:  n.actors,
-		Publisher: publisher,
-		Ready: func(ctx context.Context) error {
-			if err := n.rdb.Ping(ctx).Err(); err != nil {
-				return fmt.Errorf("redis unreachable: %w", err)
-			}
-			if err := n.redisMemoryReady(ctx); err != nil {
-				return err
-			}
-			return health.Ready()
-		},
-		Warnings: n.redisWarnings,
+		Publisher: w.publisher,
+		Ready:     func(ctx context.Context) error { return n.ready(ctx, w.health) },
+		Warnings:  n.redisWarnings,
 		Routes: web.Routes(web.Config{
-			Demo: opts.demo, Secret: []byte(cfg.Auth.HMACSecret), Publish: publisher.Publish,
+			Demo: opts.demo, Secret: []byte(cfg.Auth.HMACSecret), Publish: w.publisher.Publish,
 			MaxPayloadBytes: cfg.Limits.MaxPayloadBytes,
 		}),
-		Metrics: gateway.NewMetrics(reg),
-		Scrape:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Metrics: gateway.NewMetrics(w.reg),
+		Scrape:  promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{}),
 		Log:     n.log,
 	})
+}
+
+// ready is /readyz: Redis answers and has memory, and every loop's last round trip
+// succeeded.
+func (n *node) ready(ctx context.Context, health *streams.Health) error {
+	if err := n.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis unreachable: %w", err)
+	}
+	if err := n.redisMemoryReady(ctx); err != nil {
+		return err
+	}
+	return health.Ready()
 }
 
 // Addr is where the node listens.
@@ -256,17 +302,6 @@ func (n *node) closeRedis() {
 	if n.ownRedis {
 		_ = n.rdb.Close()
 	}
-}
-
-// upstream adapts streams.Upstream to what the session actors need.
-type upstream struct{ u *streams.Upstream }
-
-func (a upstream) Send(ctx context.Context, m actors.UpMessage) (string, error) {
-	return a.u.Send(ctx, streams.UpMessage(m))
-}
-
-func (a upstream) Publish(ctx context.Context, topic, from string, data []byte) (string, error) {
-	return a.u.Publish(ctx, topic, from, data)
 }
 
 // redisConfig is how to reach the configured Redis: one server, a Redis Cluster,

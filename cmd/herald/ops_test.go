@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 func post(t *testing.T, url, key, body string) (int, map[string]string) {

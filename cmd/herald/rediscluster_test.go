@@ -20,9 +20,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/herald-push/herald/config"
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 // clusterFlags are the flags that put a node on the cluster.

@@ -18,9 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/herald-push/herald/config"
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 // opsNode is an in-process node whose log is kept, to count its lines.

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/gateway/auth"
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 func (c *wsClient) send(t *testing.T, frame string) {

@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/gateway/auth"
-	"github.com/herald-push/herald/gateway/wire"
 	"github.com/herald-push/herald/streams"
+	"github.com/herald-push/herald/wire"
 )
 
 //go:embed static/herald.js static/herald.d.ts static/package.json demo

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 func TestDecodeClientFrameValid(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 func TestWelcome(t *testing.T) {

@@ -25,8 +25,8 @@ import (
 	"github.com/redis/go-redis/v9/logging"
 	"go.uber.org/goleak"
 
+	"github.com/herald-push/herald/client"
 	"github.com/herald-push/herald/gateway/auth"
-	"github.com/herald-push/herald/gateway/client"
 	"github.com/herald-push/herald/streams/redistest"
 )
 

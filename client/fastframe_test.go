@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 // The frames below come from the server's own encoders where they are exported,

@@ -6,7 +6,7 @@ import (
 )
 
 // decodeFrame decodes line into the zero f as json.Unmarshal(line, f) would, for
-// the flat frames the server writes (gateway/wire AppendFrame): reflection-based
+// the flat frames the server writes (wire.AppendFrame): reflection-based
 // decoding of every push was half of a load-test client's CPU. It returns false
 // for anything it is not sure to decode identically (escaped or invalid UTF-8
 // strings, unknown or differently cased keys, null or mistyped values, deep

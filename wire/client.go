@@ -104,3 +104,11 @@ func trimReason(s string) string {
 	}
 	return s
 }
+
+// UpMessage is a client's send frame with what the node knows of its sender: the
+// entry a node appends to herald:up (docs/PROTOCOL.md, "Upstream").
+type UpMessage struct {
+	User, Device, Session, Node, Ref string
+	TS                               int64 // unix ms
+	Data                             []byte
+}

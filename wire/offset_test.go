@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/herald-push/herald/gateway/wire"
+	"github.com/herald-push/herald/wire"
 )
 
 const maxU64 = "18446744073709551615"
