@@ -68,13 +68,13 @@ func clusterMasterKilled(t *testing.T, wait int) {
 		f.fa.waitAll(n, 60*time.Second)
 		f.fb.waitAll(n, 60*time.Second)
 		t.Logf("wait_replicas=%d: replica promoted %v after kill -9, old master back as a replica after %v; pushes flowing again after %v; 0 of %d acknowledged pushes lost per user; %d+%d duplicates dropped by id; publishes retried after a short WAIT: %d; router WAITs short: a %v, b %v",
-			wait, round(promoted), round(rejoined), round(flow), n, f.fa.dups, f.fb.dups, pub.shortWaits(),
+			wait, tenths(promoted), tenths(rejoined), tenths(flow), n, f.fa.dups, f.fb.dups, pub.shortWaits(),
 			procMetric(t, f.a.addr, `herald_redis_wait_short_total{op="router"}`), procMetric(t, f.b.addr, `herald_redis_wait_short_total{op="router"}`))
 		return
 	}
 	time.Sleep(10 * time.Second) // long enough to resume; measured, not asserted
 	t.Logf("wait_replicas=0: replica promoted %v after kill -9, old master back as a replica after %v; pushes flowing again after %v; acknowledged pushes lost: %s (inbox and history on the killed master) %d of %d, %s %d of %d; %d+%d duplicates dropped by id",
-		round(promoted), round(rejoined), round(flow), f.alice, len(f.fa.missing(n)), n, f.bob, len(f.fb.missing(n)), n, f.fa.dups, f.fb.dups)
+		tenths(promoted), tenths(rejoined), tenths(flow), f.alice, len(f.fa.missing(n)), n, f.bob, len(f.fb.missing(n)), n, f.fa.dups, f.fb.dups)
 }
 
 // startClusterFailover starts the cluster, picks the master to kill (the one
@@ -149,4 +149,4 @@ func timeToFlow(fa, fb *follower, atKill int, killed time.Time, limit time.Durat
 	return flowing
 }
 
-func round(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+func tenths(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
