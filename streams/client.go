@@ -88,7 +88,7 @@ func Connect(ctx context.Context, cfg RedisConfig) (redis.UniversalClient, error
 		opts.SentinelPassword = cfg.SentinelPassword
 		c = redis.NewFailoverClient(opts.Failover())
 	case len(cfg.Addrs) > 0: // redis.addrs, even with one seed address, means Redis Cluster
-		c = redis.NewClusterClient(opts.Cluster())
+		c = newClusterClient(opts)
 	default:
 		c = redis.NewClient(opts.Simple())
 	}

@@ -100,7 +100,7 @@ type waitingPublisher struct {
 	short    int
 }
 
-func startWaitingPublisher(t *testing.T, rdb *redis.Client, wait, n, rate int, users ...string) *waitingPublisher {
+func startWaitingPublisher(t *testing.T, rdb redis.UniversalClient, wait, n, rate int, users ...string) *waitingPublisher {
 	wp := &waitingPublisher{publisher: &publisher{rdb: rdb, users: users, n: n, rate: rate, done: make(chan struct{})}, replicas: wait}
 	go wp.run()
 	t.Cleanup(func() { <-wp.done })
@@ -129,7 +129,10 @@ func (wp *waitingPublisher) run() {
 
 // add appends one push and reports whether it is acknowledged.
 func (wp *waitingPublisher) add(ctx context.Context, u string, seq int) bool {
-	pipe := wp.rdb.Pipeline()
+	pipe, err := wp.pipeline(ctx)
+	if err != nil {
+		return false
+	}
 	add := pipe.XAdd(ctx, &redis.XAddArgs{Stream: "herald:in", Values: []any{"to", u, "id", fmt.Sprintf("%s-%d", u, seq), "data", fmt.Sprintf(`{"seq":%d}`, seq)}})
 	var w *redis.Cmd
 	if wp.replicas > 0 {
@@ -148,6 +151,22 @@ func (wp *waitingPublisher) add(ctx context.Context, u string, seq int) bool {
 		}
 	}
 	return true
+}
+
+// pipeline is a pipeline on one connection to the ingress stream's master: on
+// Redis Cluster, a keyless WAIT in a cluster pipeline would go to any master, so
+// the XADD and its WAIT go to the stream's master's own client (which, unlike
+// the cluster client, does not follow a MOVED).
+func (wp *waitingPublisher) pipeline(ctx context.Context) (redis.Pipeliner, error) {
+	cc, ok := wp.rdb.(*redis.ClusterClient)
+	if !ok || wp.replicas == 0 {
+		return wp.rdb.Pipeline(), nil
+	}
+	m, err := cc.MasterForKey(ctx, "herald:in")
+	if err != nil {
+		return nil, err
+	}
+	return m.Pipeline(), nil
 }
 
 func (wp *waitingPublisher) shortWaits() int {

@@ -348,6 +348,15 @@ func StartClusterWith(tb testing.TB, opts Options) *Cluster {
 		c.Nodes = append(c.Nodes, n)
 		c.Addrs = append(c.Addrs, n.Addr)
 	}
+	c.create(tb, 0)
+	c.waitOK(tb, c.Nodes, 30*time.Second)
+	return c
+}
+
+// create joins c.Nodes with `redis-cli --cluster create`, giving each master
+// replicas replicas (the first len/(replicas+1) addresses are the masters).
+func (c *Cluster) create(tb testing.TB, replicas int) {
+	tb.Helper()
 	cli, err := redisserver.Find("redis-cli", c.Nodes[0].bin)
 	if err != nil {
 		tb.Fatal("redistest: redis-cli not found (needed by StartCluster; Debian package redis-tools, pulled in by redis-server)")
@@ -355,26 +364,31 @@ func StartClusterWith(tb testing.TB, opts Options) *Cluster {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	args := append([]string{"--cluster", "create"}, c.Addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		tb.Fatalf("redistest: %s %s: %v\n%s", cli, strings.Join(args, " "), err, out)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for _, n := range c.Nodes {
+}
+
+// waitOK waits until every node in nodes reports cluster_state:ok and knows all
+// of c.Nodes.
+func (c *Cluster) waitOK(tb testing.TB, nodes []*Server, d time.Duration) {
+	tb.Helper()
+	known := "cluster_known_nodes:" + strconv.Itoa(len(c.Nodes)) + "\r\n"
+	deadline := time.Now().Add(d)
+	for _, n := range nodes {
 		for {
 			info, err := n.do("CLUSTER", "INFO")
-			if err == nil && strings.Contains(info, "cluster_state:ok") &&
-				strings.Contains(info, "cluster_known_nodes:3") {
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, known) {
 				break
 			}
 			if time.Now().After(deadline) {
-				tb.Fatalf("redistest: cluster node %s not ok after 30s (err=%v):\n%s\nlog:\n%s",
-					n.Addr, err, info, n.LogTail())
+				tb.Fatalf("redistest: cluster node %s not ok after %v (err=%v):\n%s\nlog:\n%s",
+					n.Addr, d, err, info, n.LogTail())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return c
 }
 
 // Client returns a go-redis ClusterClient for the cluster, closed by tb.Cleanup.

@@ -1,0 +1,4 @@
+package streams
+
+// NeedsReload is needsReload, for the table test.
+var NeedsReload = needsReload
