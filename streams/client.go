@@ -37,6 +37,25 @@ type RedisConfig struct {
 // Sentinel failover client for a master name, a plain client otherwise. It checks
 // the connection with PING.
 func Connect(ctx context.Context, cfg RedisConfig) (redis.UniversalClient, error) {
+	opts, err := clientOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := newClient(cfg, opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		_ = c.Close()
+		if cfg.SentinelMaster != "" {
+			return nil, fmt.Errorf("streams: connect to redis master %q through sentinels %v: %w", cfg.SentinelMaster, opts.Addrs, err)
+		}
+		return nil, fmt.Errorf("streams: connect to redis %v: %w", opts.Addrs, err)
+	}
+	return c, nil
+}
+
+// clientOptions are the options every topology shares.
+func clientOptions(cfg RedisConfig) (*redis.UniversalOptions, error) {
 	opts := &redis.UniversalOptions{
 		Addrs:    cfg.Addrs,
 		Username: cfg.Username,
@@ -75,7 +94,11 @@ func Connect(ctx context.Context, cfg RedisConfig) (redis.UniversalClient, error
 		}
 		opts.TLSConfig = tc
 	}
-	var c redis.UniversalClient
+	return opts, nil
+}
+
+// newClient picks the topology: Sentinel, Redis Cluster or one server.
+func newClient(cfg RedisConfig, opts *redis.UniversalOptions) redis.UniversalClient {
 	switch {
 	case cfg.SentinelMaster != "":
 		// A plain client whose dialer asks the Sentinels for the master and that
@@ -86,22 +109,12 @@ func Connect(ctx context.Context, cfg RedisConfig) (redis.UniversalClient, error
 		opts.MasterName = cfg.SentinelMaster
 		opts.SentinelUsername = cfg.SentinelUsername
 		opts.SentinelPassword = cfg.SentinelPassword
-		c = redis.NewFailoverClient(opts.Failover())
+		return redis.NewFailoverClient(opts.Failover())
 	case len(cfg.Addrs) > 0: // redis.addrs, even with one seed address, means Redis Cluster
-		c = newClusterClient(opts)
+		return newClusterClient(opts)
 	default:
-		c = redis.NewClient(opts.Simple())
+		return redis.NewClient(opts.Simple())
 	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := c.Ping(pctx).Err(); err != nil {
-		_ = c.Close()
-		if cfg.SentinelMaster != "" {
-			return nil, fmt.Errorf("streams: connect to redis master %q through sentinels %v: %w", cfg.SentinelMaster, opts.Addrs, err)
-		}
-		return nil, fmt.Errorf("streams: connect to redis %v: %w", opts.Addrs, err)
-	}
-	return c, nil
 }
 
 // Embedded is the in-process Redis-compatible store of the zero-setup mode. It is not
