@@ -23,6 +23,10 @@ type sub struct {
 	live       bool
 	stash      []outItem
 	stashBytes int
+	// held is a live-only topic's subscribed frame, written once this node is in
+	// the topic's presence: with no history to replay, a push routed before that
+	// would not reach the session, and subscribed promises every push after it.
+	held []byte
 }
 
 // subSet is a session's subscriptions: the user's stream apart (every session has
@@ -123,10 +127,19 @@ func (s *session) attached(c actor.Context, m *attachReady) {
 	if m.r == s.h.user {
 		frame = wire.Welcome(s.spec.ID, s.sys.cfg.Node, s.spec.User, m.since)
 	}
-	if err := s.sock.WriteText(frame); err != nil {
+	if s.sys.liveOnly(m.r) {
+		sb.held = frame
+	} else if err := s.sock.WriteText(frame); err != nil {
 		return // the connection is gone; OnClose tears down
 	}
 	c.Send(s.sys.shardOf(m.r), &announce{r: m.r, h: s.h})
+}
+
+// liveOnly reports whether r keeps no history (history.topics), where the
+// history reader can tell.
+func (s *System) liveOnly(r wire.Recipient) bool {
+	lo, ok := s.deps.History.(interface{ LiveOnly(wire.Recipient) bool })
+	return ok && lo.LiveOnly(r)
 }
 
 func (s *session) startReplay(r wire.Recipient) {
@@ -165,6 +178,12 @@ func (s *session) goLive(m *replayDone) {
 	sb := s.current(m.r, m.gen)
 	if sb == nil {
 		return
+	}
+	if sb.held != nil {
+		if err := s.sock.WriteText(sb.held); err != nil {
+			return
+		}
+		sb.held = nil
 	}
 	if sb.resume {
 		if err := s.sock.WriteText(wire.Recovered(m.r, m.complete)); err != nil {

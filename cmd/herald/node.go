@@ -145,7 +145,8 @@ func (n *node) wire(opts nodeOptions) {
 	n.cursors = streams.NewCursors(n.rdb, n.reads, keys, 200*time.Millisecond, sm)
 	n.limit = streams.NewSessionLimit(n.rdb, keys, cfg.Node.ID, cfg.Limits.MaxSessionsPerUser, sm)
 	n.undeliv = streams.NewUndelivered(n.rdb, keys, cfg.Delivery.AckTimeout, n.log, sm)
-	history := streams.NewHistory(n.reads, keys, cfg.History.Size, nowMs, sm)
+	hpol := historyPolicy(cfg.History)
+	history := streams.NewHistory(n.reads, keys, cfg.History.Size, nowMs, sm).WithPolicy(hpol)
 	history.LogLost(n.log)
 	publisher := streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm)
 	publisher.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
@@ -174,6 +175,7 @@ func (n *node) wire(opts nodeOptions) {
 		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block,
 		ClaimIdle: cfg.Streams.ClaimIdle, MaxDeliveries: cfg.Streams.MaxDeliveries,
 		LeaseTTL: cfg.Streams.LeaseTTL, DLQMaxLen: cfg.Streams.DLQMaxLen,
+		History:     hpol,
 		HistorySize: cfg.History.Size, HistoryTTL: cfg.History.TTL, MaxPayload: cfg.Limits.MaxPayloadBytes,
 		WaitReplicas: cfg.Redis.WaitReplicas, WaitTimeout: cfg.Redis.WaitTimeout,
 	}, n.actors, n.inbox, n.undeliv, n.log, sm, health)
