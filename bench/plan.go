@@ -16,6 +16,9 @@ import (
 const planUsage = `herald bench plan --from results.json --users N --rate R --p99 D [flags]
   estimates the nodes and Redis capacity for N users receiving R msgs/s in total with
   p99 <= D, from the measured limits in results.json, and says which limit binds.
+  Redis memory comes from a redis-memory run (memory per recipient against the entries
+  it holds) under the stream-node-max-bytes of the Redis measured, and the plan says
+  what other values of it, of history.ttl and of history.size would take.
 `
 
 // Plan is the estimate `herald bench plan` prints.
