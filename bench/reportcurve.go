@@ -183,7 +183,7 @@ func logLogChart(title, xl, yl string, ss []series, xticks []float64) chart {
 	p.X.Label.Text = xl
 	p.Y.Label.Text = yl
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker, p.Y.Tick.Marker = niceLogTicks{}, niceLogTicks{}
 	if len(xticks) > 0 {
 		var ts plot.ConstantTicks
 		for _, x := range xticks {
@@ -219,4 +219,17 @@ func logLogChart(title, xl, yl string, ss []series, xticks []float64) chart {
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
 	return render(title, p)
+}
+
+// niceLogTicks are gonum's log ticks labelled like the tables (1,000,000, not 1e+06).
+type niceLogTicks struct{}
+
+func (niceLogTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.LogTicks{Prec: -1}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = fmtNum(ts[i].Value)
+		}
+	}
+	return ts
 }
