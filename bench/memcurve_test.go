@@ -5,8 +5,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/herald-push/herald/streams/redisserver"
+	"github.com/herald-push/herald/streams/redistest"
 )
 
 // The redis-memory scenario at a small size: a curve for two values, its CPU
@@ -62,5 +66,24 @@ func TestRedisMemoryCurveReportAndPlan(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("plan output lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// On an existing Redis the scenario measures its own setting only, changes no
+// configuration, and leaves no key behind.
+func TestRedisMemoryOnAnExistingRedis(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	r := runBench(t, "redis-memory", "--redis", srv.Addr, "--curve-recipients", "50", "--curve-entries", "1,5",
+		"--history-size", "20", "--cpu-runs", "1", "--no-report")
+	c := scenario(t, r, "redis-memory").Curve
+	if c == nil || len(c.Values()) != 1 || c.Values()[0] != int64(redisserver.RecommendedStreamNodeMaxBytes) || len(c.Points) != 3 {
+		t.Fatalf("curve on an existing Redis: %+v", c)
+	}
+	rdb := srv.Client(t)
+	if n := rdb.DBSize(context.Background()).Val(); n != 0 {
+		t.Errorf("%d keys left behind", n)
+	}
+	if v := rdb.ConfigGet(context.Background(), "stream-node-max-bytes").Val()["stream-node-max-bytes"]; v != strconv.Itoa(redisserver.RecommendedStreamNodeMaxBytes) {
+		t.Errorf("stream-node-max-bytes changed to %s", v)
 	}
 }
