@@ -258,29 +258,16 @@ func (s *Server) Pid() int {
 }
 
 // Settled returns the master, and a nil error once the group is whole after a
-// fault: every Sentinel names
-// the same master, that server answers as master with every other server of the
-// group attached as an online replica, and no Sentinel flags a replica down (so
-// that it can promote any of them the next time). A Sentinel's other details of a
-// replica (its link status) come from an INFO it refreshes every 10 s, or every
-// second once the master is down, so they are not waited for.
+// fault: every Sentinel names the same master, that server answers as master with
+// every other server of the group attached as an online replica, and no Sentinel
+// flags a replica down (so that it can promote any of them the next time). A
+// Sentinel's other details of a replica (its link status) come from an INFO it
+// refreshes every 10 s, or every second once the master is down, so they are not
+// waited for.
 func (g *Sentinel) Settled(ctx context.Context) (*Server, error) {
-	addr, err := g.agreedMaster(ctx)
+	m, info, err := g.agreedMasterInfo(ctx)
 	if err != nil {
-		return nil, err
-	}
-	var m *Server
-	for _, s := range g.Servers() {
-		if s.Addr == addr {
-			m = s
-		}
-	}
-	if m == nil {
-		return nil, fmt.Errorf("the sentinels name %s, none of the group's servers", addr)
-	}
-	info, err := m.do("INFO", "replication")
-	if err != nil || !strings.Contains(info, "role:master") {
-		return m, fmt.Errorf("master %s: not answering as master (%v)", m.Addr, err)
+		return m, err
 	}
 	for _, s := range g.Servers() {
 		if s == m {
@@ -295,6 +282,43 @@ func (g *Sentinel) Settled(ctx context.Context) (*Server, error) {
 		}
 	}
 	return m, g.replicasSeenUp(ctx, len(g.Replicas))
+}
+
+// Available returns the master, and a nil error once writes under WAIT 1 can go
+// on: every Sentinel names it, it answers as master, and at least one replica is
+// attached online.
+func (g *Sentinel) Available(ctx context.Context) (*Server, error) {
+	m, info, err := g.agreedMasterInfo(ctx)
+	if err != nil {
+		return m, err
+	}
+	if !strings.Contains(info, ",state=online") {
+		return m, fmt.Errorf("master %s: no replica online", m.Addr)
+	}
+	return m, nil
+}
+
+// agreedMasterInfo returns the server every Sentinel names as master and its INFO
+// replication, which must say role:master.
+func (g *Sentinel) agreedMasterInfo(ctx context.Context) (*Server, string, error) {
+	addr, err := g.agreedMaster(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	var m *Server
+	for _, s := range g.Servers() {
+		if s.Addr == addr {
+			m = s
+		}
+	}
+	if m == nil {
+		return nil, "", fmt.Errorf("the sentinels name %s, none of the group's servers", addr)
+	}
+	info, err := m.do("INFO", "replication")
+	if err != nil || !strings.Contains(info, "role:master") {
+		return m, "", fmt.Errorf("master %s: not answering as master (%v)", m.Addr, err)
+	}
+	return m, info, nil
 }
 
 // agreedMaster returns the master address every Sentinel names.
@@ -352,4 +376,50 @@ func (g *Sentinel) WaitSettled(d time.Duration) (*Server, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// What the Sentinels do about a master that is down or stopped (FailoverState).
+const (
+	FailoverNone    = "none"    // every Sentinel names it and none flags it down
+	FailoverDone    = "done"    // they agree on another master, which every other server follows
+	FailoverPending = "pending" // anything in between: flagged down, voting, promoting, reconfiguring
+)
+
+// FailoverState tells, while from (the master) is down or stopped, whether the
+// Sentinels are failing it over. A master that comes back while a failover is
+// pending is a split brain: it takes writes again, and a replica not yet moved to
+// the promoted server confirms them (WAIT), until the Sentinels reconfigure both
+// and those writes are gone.
+func (g *Sentinel) FailoverState(ctx context.Context, from *Server) (string, error) {
+	down := false
+	for _, a := range g.Addrs {
+		c := redis.NewSentinelClient(&redis.Options{Addr: a})
+		m, err := c.Master(ctx, MasterName).Result()
+		_ = c.Close()
+		if err != nil {
+			return FailoverPending, fmt.Errorf("sentinel %s: %v", a, err)
+		}
+		flags := m["flags"]
+		if m["port"] != strconv.Itoa(from.port) || strings.Contains(flags, "down") || strings.Contains(flags, "failover") {
+			down = true
+		}
+	}
+	if !down {
+		return FailoverNone, nil
+	}
+	addr, err := g.agreedMaster(ctx)
+	if err != nil || addr == from.Addr {
+		return FailoverPending, err
+	}
+	for _, s := range g.Servers() {
+		if s == from || s.Addr == addr {
+			continue
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		ri, err := s.do("INFO", "replication")
+		if err != nil || !strings.Contains(ri, "master_link_status:up") || !strings.Contains(ri, "master_port:"+port+"\r") {
+			return FailoverPending, fmt.Errorf("replica %s not following %s yet (%v)", s.Addr, addr, err)
+		}
+	}
+	return FailoverDone, nil
 }
