@@ -202,16 +202,24 @@ func (nm *nemesis) apply(f nemesisFault) {
 	nm.rec.now(nemesisEvent{Ev: "fault", Kind: f.Kind, Node: target, Detail: "end"})
 }
 
-// startNode restarts a killed node; a node that does not come up is retried, and
-// recorded, since healing checks again at the end.
+// startNode restarts a killed node. A node exits at start when it cannot reach
+// Redis (a Redis fault of another lane may be under way): that is retried for up
+// to a minute, as a supervisor would; a node still down then is an anomaly, and
+// healing tries again at the end.
 func (nm *nemesis) startNode(n *nemesisNode) {
-	for try := 0; try < 3; try++ {
+	deadline := time.Now().Add(time.Minute)
+	for {
 		err := n.start(30 * time.Second)
 		if err == nil {
 			return
 		}
-		nm.rec.now(nemesisEvent{Ev: "anomaly", Node: n.id, Detail: "restart: " + err.Error()})
 		n.kill()
+		if time.Now().After(deadline) {
+			nm.rec.now(nemesisEvent{Ev: "anomaly", Node: n.id, Detail: "restart: " + err.Error()})
+			return
+		}
+		nm.rec.now(nemesisEvent{Ev: "fault", Node: n.id, Detail: "restart failed, retrying in 1 s: " + err.Error()})
+		time.Sleep(time.Second)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,12 @@ type nemesisPub struct {
 	Ingress string    // the entry id the acknowledged XADD returned
 	ID      string    // the push id clients must see: the idempotency key, else Ingress
 	At      time.Time // just before the acknowledged attempt was sent
+	// With replicas: the server that took the XADD and its replication offset just
+	// after it. A failover that promoted a replica whose copy of that server ends
+	// below this offset ("valid up to offset" in the promoted server's log) lost
+	// the XADD in Redis, whatever WAIT said: a loss of the Redis topology's.
+	Server string
+	Offset int64
 }
 
 // Publishing with replicas: WAIT's timeout, and how often a publish is tried.
@@ -113,8 +120,10 @@ func (p *nemesisPublisher) attempt(seq int, user string, try int) bool {
 	at := time.Now()
 	pipe := p.rdb.Pipeline()
 	add := pipe.XAdd(ctx, &redis.XAddArgs{Stream: "herald:in", Values: values})
-	var wait *redis.Cmd
+	var role, client, wait *redis.Cmd
 	if p.wait > 0 {
+		// Right behind the XADD on its connection: where it went, and at which offset.
+		role, client = pipe.Do(ctx, "role"), pipe.Do(ctx, "client", "info")
 		wait = pipe.Do(ctx, "wait", p.wait, nemesisPublishWait.Milliseconds())
 	}
 	_, _ = pipe.Exec(ctx)
@@ -132,13 +141,33 @@ func (p *nemesisPublisher) attempt(seq int, user string, try int) bool {
 	pub := nemesisPub{Seq: seq, User: user, Ingress: id, ID: id, At: at}
 	detail := ""
 	if key != "" {
-		pub.ID, detail = key, fmt.Sprintf("key %s, attempt %d", key, try)
+		pub.ID = key
+		pub.Server, pub.Offset = servedBy(client, role)
+		detail = fmt.Sprintf("key %s, attempt %d, on %s at offset %d", key, try, pub.Server, pub.Offset)
 	}
 	p.mu.Lock()
 	p.pubs = append(p.pubs, pub)
 	p.mu.Unlock()
 	p.rec.add(at, nemesisEvent{Ev: "publish", User: user, Seq: seq, ID: id, Detail: detail})
 	return true
+}
+
+// servedBy reads the server's address from CLIENT INFO (laddr) and its
+// replication offset from ROLE ("master", offset, replicas).
+func servedBy(client, role *redis.Cmd) (string, int64) {
+	addr := ""
+	if info, err := client.Text(); err == nil {
+		for _, f := range strings.Fields(info) {
+			if v, ok := strings.CutPrefix(f, "laddr="); ok {
+				addr = v
+			}
+		}
+	}
+	var off int64 = -1
+	if r, err := role.Slice(); err == nil && len(r) > 1 && r[0] == "master" {
+		off, _ = r[1].(int64)
+	}
+	return addr, off
 }
 
 func (p *nemesisPublisher) count(n *int) {

@@ -20,6 +20,9 @@ func (r *nemesisRun) traceLost(p nemesisPub) string {
 	pubT := r.rec.since(p.At)
 	fmt.Fprintf(&b, "LOST seq %d to %s: push id %s, ingress id %s, published at t=%s (%s)\n",
 		p.Seq, p.User, p.ID, p.Ingress, runTime(pubT), p.At.Format("15:04:05.000"))
+	if p.Server != "" {
+		fmt.Fprintf(&b, "  acknowledged by %s at replication offset %d (compare with \"valid up to offset\" in the logs of the servers promoted after it)\n", p.Server, p.Offset)
+	}
 	rdb := r.cluster.redis.client(5*time.Second, 2)
 	defer rdb.Close()
 	offsets := r.traceRedis(&b, rdb, p)
