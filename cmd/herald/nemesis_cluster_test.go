@@ -8,15 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/herald-push/herald/streams/redisserver"
-	"github.com/herald-push/herald/streams/redistest"
 )
 
 // nemesisNodeState is what the nemesis did to a node last; clients connect to "up"
@@ -50,14 +45,14 @@ type nemesisNode struct {
 // goroutine outlives the test (goleak in TestMain).
 var nemesisHTTP = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
-func newNemesisNode(t *testing.T, bin, id, redisAddr, logDir string, flags []string) *nemesisNode {
+func newNemesisNode(t *testing.T, bin, id, logDir string, flags []string) *nemesisNode {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(logDir, id+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := &nemesisNode{id: id, addr: freeAddr(t), bin: bin, logf: logf}
-	n.args = append([]string{"serve", "--node.id", id, "--server.addr", n.addr, "--redis.addr", redisAddr,
+	n.args = append([]string{"serve", "--node.id", id, "--server.addr", n.addr,
 		"--auth.hmac_secret", testSecret, "--streams.block", "200ms", "--log.level", "info"}, flags...)
 	t.Cleanup(func() {
 		n.kill()
@@ -172,9 +167,9 @@ func (n *nemesisNode) isUp() bool {
 	return n.state == nodeUp
 }
 
-// nemesisCluster is the system under test: one append-only Redis and the herald nodes.
+// nemesisCluster is the system under test: the Redis topology and the herald nodes.
 type nemesisCluster struct {
-	redis *redistest.Server
+	redis nemesisRedis
 	nodes []*nemesisNode
 }
 
@@ -192,32 +187,16 @@ func (c *nemesisCluster) pick(rng *rand.Rand) *nemesisNode {
 	return up[rng.Intn(len(up))]
 }
 
-// redisPid returns the pid of the running redis-server, from INFO (redistest does
-// not export it, and SIGSTOP needs it).
-func (c *nemesisCluster) redisPid() (int, error) {
-	info, err := redisserver.Do(c.redis.Addr, "", "INFO", "server")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-			return strconv.Atoi(v)
-		}
-	}
-	return 0, fmt.Errorf("no process_id in INFO server")
-}
-
 // nemesisBinary builds herald into dir, with the race detector only when the test
 // itself runs with it: long runs without -race leave the two cores to the system
 // under test.
 func nemesisBinary(t *testing.T, dir string) string {
 	t.Helper()
-	path := filepath.Join(dir, "herald")
-	args := []string{"build", "-o", path}
 	if nemesisRace {
-		args = append(args, "-race")
+		return buildHerald(t) // the fault tests' binary, built once per test run
 	}
-	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+	path := filepath.Join(dir, "herald")
+	if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return path

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -15,17 +16,17 @@ import (
 // lease, and each user's presence set. Clients see only frames; these changes are
 // what explains why a push went where it went.
 type nemesisObserver struct {
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
+	topo  func(context.Context) map[string]string // the topology's own state (which server is master)
 	rec   *nemesisRecorder
 	users []string
 	nodes []string
 	done  chan struct{}
 }
 
-func newNemesisObserver(addr string, rec *nemesisRecorder, users, nodes []string) *nemesisObserver {
-	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 300 * time.Millisecond,
-		ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, PoolSize: 1})
-	return &nemesisObserver{rdb: rdb, rec: rec, users: users, nodes: nodes, done: make(chan struct{})}
+// newNemesisObserver takes over rdb and closes it when it stops.
+func newNemesisObserver(r nemesisRedis, rec *nemesisRecorder, users, nodes []string) *nemesisObserver {
+	return &nemesisObserver{rdb: r.client(300*time.Millisecond, 1), topo: r.observe, rec: rec, users: users, nodes: nodes, done: make(chan struct{})}
 }
 
 func (o *nemesisObserver) run(stop <-chan struct{}) {
@@ -41,9 +42,9 @@ func (o *nemesisObserver) run(stop <-chan struct{}) {
 		case <-tick.C:
 		}
 		at := time.Now()
-		state, ok := o.sample()
-		if !ok {
-			continue // Redis down or stopped: nothing to compare
+		state := o.topology()
+		if sampled, ok := o.sample(); ok { // else Redis is down or stopped: nothing to compare
+			maps.Copy(state, sampled)
 		}
 		for k, v := range state {
 			if prev[k] != v {
@@ -56,6 +57,15 @@ func (o *nemesisObserver) run(stop <-chan struct{}) {
 			}
 		}
 	}
+}
+
+// topology returns the topology's own state, also while its master is down.
+func (o *nemesisObserver) topology() map[string]string {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	state := map[string]string{}
+	maps.Copy(state, o.topo(ctx))
+	return state
 }
 
 // sample reads the state in one pipeline; ok is false when any read failed.

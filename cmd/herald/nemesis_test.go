@@ -10,23 +10,23 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/herald-push/herald/streams/redistest"
 )
 
 // The nemesis: a seeded, reproducible randomized fault test. Three herald processes
-// and one append-only Redis (appendfsync always, so an acknowledged XADD survives
-// kill -9) take node kills, node SIGSTOPs past cluster.node_ttl, Redis kills (some
-// in bursts) and Redis SIGSTOPs, while a publisher appends user pushes and every
-// user's client comes and goes as PROTOCOL.md lets it. After the faults stop and
-// everything runs again, every acknowledged push must have reached its user.
+// and a Redis topology (-nemesis.redis: one append-only server, or a master with
+// two replicas behind three Sentinels) take node kills, node SIGSTOPs past
+// cluster.node_ttl and the topology's Redis faults, while a publisher appends user
+// pushes and every user's client comes and goes as PROTOCOL.md lets it. After the
+// faults stop and everything runs again, every acknowledged push must have reached
+// its user.
 //
-//	go test ./cmd/herald -run 'TestNemesis$' -count=1 -v                  # the CI run
+//	go test ./cmd/herald -run 'TestNemesis(Sentinel)?$' -count=1 -v       # the CI runs
 //	go test ./cmd/herald -run 'TestNemesis$' -count=1 -v -timeout 40m \
-//	    -nemesis.duration 30m -nemesis.seed 7 -nemesis.rate 150            # a long run
+//	    -nemesis.redis sentinel -nemesis.duration 30m -nemesis.seed 7 -nemesis.rate 150  # a long run
 var (
+	nemesisTopology = flag.String("nemesis.redis", "standalone", "nemesis: the Redis under test in TestNemesis: standalone or sentinel")
 	nemesisSeed     = flag.Int64("nemesis.seed", 20261202, "nemesis: seed of the fault plan and the clients")
-	nemesisDuration = flag.Duration("nemesis.duration", 60*time.Second, "nemesis: how long faults are injected")
+	nemesisDuration = flag.Duration("nemesis.duration", 45*time.Second, "nemesis: how long faults are injected")
 	nemesisUsers    = flag.Int("nemesis.users", 30, "nemesis: users, one client each")
 	nemesisRate     = flag.Int("nemesis.rate", 40, "nemesis: user pushes published per second")
 	nemesisRecord   = flag.String("nemesis.record", "", "nemesis: write the run record (JSON lines) here and keep it with the node logs beside it (default: a temporary directory, removed when the run passes)")
@@ -34,11 +34,18 @@ var (
 
 const nemesisHealTimeout = 60 * time.Second // after healing, clients have this long to get everything
 
-func TestNemesis(t *testing.T) {
+// TestNemesis runs the topology -nemesis.redis names (standalone by default).
+func TestNemesis(t *testing.T) { runNemesis(t, *nemesisTopology) }
+
+// TestNemesisSentinel is the Sentinel run of make test: failovers under
+// redis.wait_replicas 1 must lose nothing either.
+func TestNemesisSentinel(t *testing.T) { runNemesis(t, "sentinel") }
+
+func runNemesis(t *testing.T, topology string) {
 	if testing.Short() {
 		t.Skip("the nemesis runs for a minute at least")
 	}
-	r := setUpNemesis(t)
+	r := setUpNemesis(t, topology)
 	r.inject()
 	r.heal()
 	res := r.check()
@@ -48,6 +55,7 @@ func TestNemesis(t *testing.T) {
 // nemesisRun is one run: the system, the actors around it, and what they recorded.
 type nemesisRun struct {
 	t        *testing.T
+	topology string // the -nemesis.redis value
 	seed     int64
 	duration time.Duration
 	rate     int
@@ -68,8 +76,8 @@ type nemesisRun struct {
 	clientsOnce sync.Once
 }
 
-func setUpNemesis(t *testing.T) *nemesisRun {
-	r := &nemesisRun{t: t, seed: *nemesisSeed, duration: *nemesisDuration, rate: *nemesisRate, start: time.Now(),
+func setUpNemesis(t *testing.T, topology string) *nemesisRun {
+	r := &nemesisRun{t: t, topology: topology, seed: *nemesisSeed, duration: *nemesisDuration, rate: *nemesisRate, start: time.Now(),
 		clients: map[string]*nemesisClient{}, stopPub: make(chan struct{}), stopClients: make(chan struct{})}
 	recordPath := r.recordPath()
 	rec, err := newNemesisRecorder(recordPath, r.start)
@@ -78,34 +86,35 @@ func setUpNemesis(t *testing.T) *nemesisRun {
 	}
 	r.rec = rec
 	t.Cleanup(rec.close)
-	t.Logf("nemesis seed %d, %v of faults, %d users, %d pushes/s; record %s", r.seed, r.duration, *nemesisUsers, r.rate, recordPath)
-	rec.now(nemesisEvent{Ev: "start", Detail: fmt.Sprintf("seed=%d duration=%v users=%d rate=%d start=%s",
-		r.seed, r.duration, *nemesisUsers, r.rate, r.start.Format(time.RFC3339Nano))})
+	t.Logf("nemesis on %s Redis, seed %d, %v of faults, %d users, %d pushes/s; record %s", topology, r.seed, r.duration, *nemesisUsers, r.rate, recordPath)
+	rec.now(nemesisEvent{Ev: "start", Detail: fmt.Sprintf("redis=%s seed=%d duration=%v users=%d rate=%d start=%s",
+		topology, r.seed, r.duration, *nemesisUsers, r.rate, r.start.Format(time.RFC3339Nano))})
 
-	srv := redistest.Start(t, redistest.Options{AppendOnly: true, Args: []string{"--appendfsync", "always"}})
-	t.Cleanup(func() { r.keepRedisLog(srv) })
-	r.cluster = &nemesisCluster{redis: srv}
 	bin := nemesisBinary(t, t.TempDir())
+	red := startNemesisRedis(t, topology, rec)
+	t.Cleanup(func() { red.keepLogs(r.dir) })
+	r.cluster = &nemesisCluster{redis: red}
 	// A large history, so that every user's whole run stays in it: a lost push's
 	// history entries can then be looked up at the end, and a client away for a few
 	// seconds never meets a trimmed history (complete:false).
-	flags := append(append([]string{}, fastCluster...), "--history.size", "100000")
+	flags := append(append(red.nodeFlags(), fastCluster...), "--history.size", "100000")
 	for _, id := range []string{"n1", "n2", "n3"} {
-		n := newNemesisNode(t, bin, id, srv.Addr, r.dir, flags)
+		n := newNemesisNode(t, bin, id, r.dir, flags)
 		if err := n.start(30 * time.Second); err != nil {
 			t.Fatal(err)
 		}
 		r.cluster.nodes = append(r.cluster.nodes, n)
 	}
-	r.plan = nemesisPlan(r.seed, r.duration, len(r.cluster.nodes), nodeTTL())
-	r.nm = &nemesis{t: t, cluster: r.cluster, rec: rec, counts: map[string]int{}}
+	menu := red.faults(len(r.cluster.nodes), nodeTTL())
+	r.plan = nemesisPlan(r.seed, r.duration, menu)
+	r.nm = newNemesis(t, r.cluster, rec, menu)
 	for _, f := range r.plan {
 		rec.now(nemesisEvent{Ev: "plan", Kind: f.Kind, Detail: f.String()})
 	}
 	r.startClients(*nemesisUsers)
-	r.obs = newNemesisObserver(srv.Addr, rec, r.users, []string{"n1", "n2", "n3"})
+	r.obs = newNemesisObserver(red, rec, r.users, []string{"n1", "n2", "n3"})
 	go r.obs.run(r.stopClients)
-	r.pub = newNemesisPublisher(srv.Addr, rec, r.users, r.rate)
+	r.pub = newNemesisPublisher(red.client(time.Second, 2), rec, r.users, r.rate, red.publishWait())
 	go r.pub.run(r.stopPub)
 	// Runs before the nodes and Redis are stopped (cleanups run last-in first-out),
 	// also when the test failed half-way.
@@ -135,13 +144,6 @@ func (r *nemesisRun) recordPath() string {
 		}
 	})
 	return filepath.Join(dir, "record.jsonl")
-}
-
-// keepRedisLog copies redis.log next to the node logs before redistest removes it.
-func (r *nemesisRun) keepRedisLog(srv *redistest.Server) {
-	if b, err := os.ReadFile(filepath.Join(srv.Dir(), "redis.log")); err == nil {
-		_ = os.WriteFile(filepath.Join(r.dir, "redis.log"), b, 0o644)
-	}
 }
 
 // nodeTTL is the cluster.node_ttl the nodes run with.
@@ -229,10 +231,7 @@ func (r *nemesisRun) heal() {
 }
 
 func (r *nemesisRun) ensureRunning() {
-	if _, err := r.cluster.redisPid(); err != nil {
-		r.rec.now(nemesisEvent{Ev: "heal", Detail: "restarting redis: " + err.Error()})
-		r.cluster.redis.Restart(r.t)
-	}
+	r.cluster.redis.heal(r.t, r.rec)
 	for _, n := range r.cluster.nodes {
 		if n.exited() {
 			r.t.Errorf("node %s exited by itself: %v (log %s)", n.id, n.exitErr(), filepath.Join(r.dir, n.id+".log"))
@@ -279,8 +278,9 @@ func (r *nemesisRun) allComplete(pubs map[string][]nemesisPub) bool {
 // nemesisResult is what the checker found.
 type nemesisResult struct {
 	acked, failedPubs     int
+	retries, shortWaits   int // publish attempts tried again; attempts whose WAIT fell short
 	lost                  []nemesisPub
-	idMismatch            []string // seq whose first copy's id is not its ingress id
+	idMismatch            []string // seq whose first copy's id is not the id it was published under
 	dups, late, wrongUser int
 	idClash               int
 	sessions, dropped     int
@@ -295,15 +295,16 @@ type nemesisResult struct {
 func (r *nemesisRun) check() nemesisResult {
 	var res nemesisResult
 	pubs := r.pub.acked()
-	res.acked, res.failedPubs = len(pubs), r.pub.failed()
+	res.acked = len(pubs)
+	res.failedPubs, res.retries, res.shortWaits = r.pub.stats()
 	for _, p := range pubs {
 		a, ok := r.clients[p.User].arrival(p.Seq)
 		if !ok {
 			res.lost = append(res.lost, p)
 			continue
 		}
-		if a.ID != p.Ingress {
-			res.idMismatch = append(res.idMismatch, fmt.Sprintf("seq %d: id %s, ingress %s", p.Seq, a.ID, p.Ingress))
+		if a.ID != p.ID {
+			res.idMismatch = append(res.idMismatch, fmt.Sprintf("seq %d: id %s, published as %s (ingress %s)", p.Seq, a.ID, p.ID, p.Ingress))
 		}
 		d := a.At.Sub(p.At)
 		res.delays = append(res.delays, d)
@@ -337,17 +338,7 @@ func runTime(ms int64) string { return fmt.Sprintf("%.3fs", float64(ms)/1000) }
 // command that reproduces it.
 func (r *nemesisRun) report(res nemesisResult) {
 	t := r.t
-	sort.Slice(res.delays, func(i, j int) bool { return res.delays[i] < res.delays[j] })
-	p99 := time.Duration(0)
-	if len(res.delays) > 0 {
-		p99 = res.delays[len(res.delays)*99/100]
-	}
-	summary := fmt.Sprintf("faults %d %v; pushes acknowledged %d (%d XADDs failed); lost %d (%d episodes); duplicates %d (seen before dedupe); "+
-		"late in a session %d; wrong user %d; one seq under two ids %d; sessions %d (%d dropped by the server); "+
-		"delay p99 %v, max %v (seq %d, %s); anomalies %d",
-		r.nm.total(), r.nm.counts, res.acked, res.failedPubs, len(res.lost), len(lossEpisodes(r.pubsByUser(), res.lost)), res.dups, res.late, res.wrongUser,
-		res.idClash, res.sessions, res.dropped, p99.Round(time.Millisecond), res.maxDelay.Round(time.Millisecond),
-		res.maxDelaySeq, res.maxDelayUser, len(res.anomalies))
+	summary := r.summary(res)
 	t.Log("nemesis: " + summary)
 	r.rec.now(nemesisEvent{Ev: "end", Detail: summary})
 	for i, a := range res.anomalies {
@@ -367,25 +358,36 @@ func (r *nemesisRun) report(res nemesisResult) {
 			i+1, len(episodes), ep[0].User, len(ep), ep[0].Seq, ep[len(ep)-1].Seq, r.traceLost(ep[0]))
 	}
 	r.rec.flush()
-	t.Logf("record: %s (node logs and redis.log in %s)", r.rec.path, r.dir)
+	t.Logf("record: %s (node logs and Redis logs in %s)", r.rec.path, r.dir)
 	failed := len(res.lost) > 0 || res.wrongUser > 0 || res.idClash > 0 || len(res.idMismatch) > 0
 	if len(res.idMismatch) > 0 {
-		t.Logf("pushes whose id is not their ingress id: %v", res.idMismatch[:min(10, len(res.idMismatch))])
+		t.Logf("pushes whose id is not the id they were published under: %v", res.idMismatch[:min(10, len(res.idMismatch))])
 	}
 	if failed || t.Failed() {
 		t.Errorf("nemesis failed with seed %d; rerun with:\n  go test ./cmd/herald -run 'TestNemesis$' -count=1 -v -timeout %v "+
-			"-nemesis.seed %d -nemesis.duration %v -nemesis.users %d -nemesis.rate %d",
-			r.seed, (r.duration + 10*time.Minute).Round(time.Minute), r.seed, r.duration, len(r.users), r.rate)
+			"-nemesis.redis %s -nemesis.seed %d -nemesis.duration %v -nemesis.users %d -nemesis.rate %d",
+			r.seed, (r.duration + 10*time.Minute).Round(time.Minute), r.topology, r.seed, r.duration, len(r.users), r.rate)
 	}
 }
 
-// total is the number of faults applied.
-func (nm *nemesis) total() int {
-	n := 0
-	for _, c := range nm.counts {
-		n += c
+// summary is the run's figures in one line.
+func (r *nemesisRun) summary(res nemesisResult) string {
+	sort.Slice(res.delays, func(i, j int) bool { return res.delays[i] < res.delays[j] })
+	p99 := time.Duration(0)
+	if len(res.delays) > 0 {
+		p99 = res.delays[len(res.delays)*99/100]
 	}
-	return n
+	pubs := fmt.Sprintf("%d XADDs failed", res.failedPubs)
+	if r.pub.wait > 0 {
+		pubs = fmt.Sprintf("%d publishes not acknowledged after %d attempts; %d attempts retried, %d of them after a short WAIT",
+			res.failedPubs, nemesisPublishAttempts, res.retries, res.shortWaits)
+	}
+	return fmt.Sprintf("redis %s; faults %d %v; pushes acknowledged %d (%s); lost %d (%d episodes); duplicates %d (seen before dedupe); "+
+		"late in a session %d; wrong user %d; one seq under two ids %d; sessions %d (%d dropped by the server); "+
+		"delay p99 %v, max %v (seq %d, %s); anomalies %d",
+		r.topology, r.nm.total(), r.nm.counts, res.acked, pubs, len(res.lost), len(lossEpisodes(r.pubsByUser(), res.lost)), res.dups, res.late, res.wrongUser,
+		res.idClash, res.sessions, res.dropped, p99.Round(time.Millisecond), res.maxDelay.Round(time.Millisecond),
+		res.maxDelaySeq, res.maxDelayUser, len(res.anomalies))
 }
 
 // lossEpisodes groups the lost pushes into runs of one user's consecutive

@@ -18,9 +18,13 @@ import (
 func (r *nemesisRun) traceLost(p nemesisPub) string {
 	var b strings.Builder
 	pubT := r.rec.since(p.At)
-	fmt.Fprintf(&b, "LOST seq %d to %s: ingress id %s, published at t=%s (%s)\n",
-		p.Seq, p.User, p.Ingress, runTime(pubT), p.At.Format("15:04:05.000"))
-	rdb := r.cluster.redis.Client(r.t)
+	fmt.Fprintf(&b, "LOST seq %d to %s: push id %s, ingress id %s, published at t=%s (%s)\n",
+		p.Seq, p.User, p.ID, p.Ingress, runTime(pubT), p.At.Format("15:04:05.000"))
+	if p.Server != "" {
+		fmt.Fprintf(&b, "  acknowledged by %s at replication offset %d (compare with \"valid up to offset\" in the logs of the servers promoted after it)\n", p.Server, p.Offset)
+	}
+	rdb := r.cluster.redis.client(5*time.Second, 2)
+	defer rdb.Close()
 	offsets := r.traceRedis(&b, rdb, p)
 	r.traceClient(&b, p, pubT, offsets)
 	r.traceNodeLogs(&b, p.At)
@@ -28,7 +32,7 @@ func (r *nemesisRun) traceLost(p nemesisPub) string {
 }
 
 // traceRedis prints the push's state in Redis and returns its history offsets.
-func (r *nemesisRun) traceRedis(b *strings.Builder, rdb *redis.Client, p nemesisPub) []string {
+func (r *nemesisRun) traceRedis(b *strings.Builder, rdb redis.UniversalClient, p nemesisPub) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	in, err := rdb.XRange(ctx, "herald:in", p.Ingress, p.Ingress).Result()
@@ -41,19 +45,19 @@ func (r *nemesisRun) traceRedis(b *strings.Builder, rdb *redis.Client, p nemesis
 	}
 	var offsets []string
 	for i, m := range hist {
-		if m.Values["id"] != p.Ingress {
+		if m.Values["id"] != p.ID {
 			continue
 		}
 		offsets = append(offsets, m.ID)
-		fmt.Fprintf(b, "  history entry %s (id %s); previous %s; next %s\n", m.ID, p.Ingress, histEntry(hist, i-1), histEntry(hist, i+1))
+		fmt.Fprintf(b, "  history entry %s (id %s); previous %s; next %s\n", m.ID, p.ID, histEntry(hist, i-1), histEntry(hist, i+1))
 	}
 	if len(offsets) == 0 {
-		fmt.Fprintf(b, "  history: NO entry with id %s among %d entries of herald:{u:%s}:h\n", p.Ingress, len(hist), p.User)
+		fmt.Fprintf(b, "  history: NO entry with id %s among %d entries of herald:{u:%s}:h\n", p.ID, len(hist), p.User)
 	}
 	for _, n := range r.cluster.nodes {
 		inbox, _ := rdb.XRange(ctx, "herald:{n:"+n.id+"}:in", "-", "+").Result()
 		for _, m := range inbox {
-			if m.Values["id"] == p.Ingress {
+			if m.Values["id"] == p.ID {
 				fmt.Fprintf(b, "  inbox of %s still holds it: entry %s offset %v\n", n.id, m.ID, m.Values["o"])
 			}
 		}
@@ -61,7 +65,7 @@ func (r *nemesisRun) traceRedis(b *strings.Builder, rdb *redis.Client, p nemesis
 	dlq, _ := rdb.XRange(ctx, "herald:dlq", "-", "+").Result()
 	fmt.Fprintf(b, "  herald:dlq: %d entries\n", len(dlq))
 	for _, m := range dlq {
-		if m.Values["id"] == p.Ingress || strings.Contains(fmt.Sprint(m.Values["entry"]), fmt.Sprintf(`"seq":%d,`, p.Seq)) {
+		if m.Values["id"] == p.ID || strings.Contains(fmt.Sprint(m.Values["entry"]), fmt.Sprintf(`"seq":%d,`, p.Seq)) {
 			fmt.Fprintf(b, "  dead letter %s: %v\n", m.ID, m.Values)
 		}
 	}

@@ -4,32 +4,59 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/herald-push/herald/streams/redistest"
 )
 
 // The fault plan is what a seed reproduces: the same seed and duration give the same
-// plan, another seed another one, and every fault kind comes up in a long run.
+// plan, another seed another one, and every fault kind of the menu comes up in a
+// long run.
 func TestNemesisPlanIsAFunctionOfTheSeed(t *testing.T) {
-	a := nemesisPlan(7, 10*time.Minute, 3, 3*time.Second)
-	if b := nemesisPlan(7, 10*time.Minute, 3, 3*time.Second); !reflect.DeepEqual(a, b) {
-		t.Fatal("two plans from seed 7 differ")
+	for _, c := range []struct {
+		name string
+		menu []nemesisFaultKind
+	}{
+		{"standalone", (&nemesisStandalone{}).faults(3, 3*time.Second)},
+		{"sentinel", (&nemesisSentinel{}).faults(3, 3*time.Second)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := nemesisPlan(7, 10*time.Minute, c.menu)
+			if b := nemesisPlan(7, 10*time.Minute, c.menu); !reflect.DeepEqual(a, b) {
+				t.Fatal("two plans from seed 7 differ")
+			}
+			if c := nemesisPlan(8, 10*time.Minute, c.menu); reflect.DeepEqual(a, c) {
+				t.Fatal("seeds 7 and 8 gave the same plan")
+			}
+			checkPlan(t, a, c.menu)
+		})
 	}
-	if c := nemesisPlan(8, 10*time.Minute, 3, 3*time.Second); reflect.DeepEqual(a, c) {
-		t.Fatal("seeds 7 and 8 gave the same plan")
-	}
+}
+
+func checkPlan(t *testing.T, plan []nemesisFault, menu []nemesisFaultKind) {
+	t.Helper()
 	kinds := map[string]int{}
-	for i, f := range a {
+	stops := map[bool]int{}        // master stops longer than down-after
+	last := map[int]nemesisFault{} // each lane's previous fault
+	for i, f := range plan {
 		kinds[f.Kind]++
-		if i > 0 && f.At < a[i-1].At+a[i-1].Hold {
-			t.Fatalf("fault %d (%v) starts before fault %d ends (%v)", i, f, i-1, a[i-1])
+		if prev, ok := last[f.Lane]; ok && f.At < prev.At+prev.Hold {
+			t.Fatalf("fault %d (%v) starts before the previous one of its lane ends (%v)", i, f, prev)
 		}
+		last[f.Lane] = f
 		if f.Kind == faultNodeStop && f.Hold <= 3*time.Second {
 			t.Fatalf("%v: a node must stay stopped longer than node_ttl", f)
 		}
-	}
-	for _, k := range []string{faultNodeKill, faultNodeStop, faultRedisKill, faultRedisStop} {
-		if kinds[k] == 0 {
-			t.Fatalf("no %s in 10 minutes: %v", k, kinds)
+		if f.Kind == faultMasterStop {
+			stops[f.Hold > redistest.SentinelDownAfter]++
 		}
+	}
+	for _, k := range menu {
+		if kinds[k.kind] == 0 {
+			t.Fatalf("no %s in 10 minutes: %v", k.kind, kinds)
+		}
+	}
+	if kinds[faultMasterStop] > 0 && (stops[true] == 0 || stops[false] == 0) {
+		t.Fatalf("master stops longer / shorter than down-after: %d / %d", stops[true], stops[false])
 	}
 }
 
