@@ -25,13 +25,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit runs the checks in a fixed order (the handshake limit first, as the
-// cheapest) and answers a refusal itself; each refusal counts by status.
+// cheapest; then whether this is a WebSocket upgrade at all) and answers a
+// refusal itself; each refusal counts by status.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) (actors.SessionSpec, bool) {
 	if s.limiter != nil && !s.limiter.allow(r, time.Now()) {
 		s.deps.Metrics.HandshakesLimited.Inc()
 		s.deps.Metrics.Refused.WithLabelValues("429").Inc()
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "too many handshakes from this address; retry later")
+		return actors.SessionSpec{}, false
+	}
+	if status, reason := upgradeRefusal(w.Header(), r); status != 0 {
+		s.deps.Metrics.Refused.WithLabelValues(strconv.Itoa(status)).Inc()
+		writeError(w, status, reason)
 		return actors.SessionSpec{}, false
 	}
 	if !s.originAllowed(r.Header.Get("Origin")) {
@@ -127,6 +133,43 @@ func (s *Server) originAllowed(origin string) bool {
 	for _, o := range s.cfg.AllowedOrigins {
 		if o == "*" || strings.EqualFold(o, origin) {
 			return true
+		}
+	}
+	return false
+}
+
+// upgradeRefusal checks the request is a WebSocket upgrade before anything else is
+// asked of it, and returns the status and reason to refuse it with (0 if it is
+// one), setting the headers RFC 6455 4.2.2 asks for. gws would refuse a plain GET
+// (a browser opening the URL, curl) with a bare "websocket version not
+// supported", and only after the token check had answered 401 to it.
+func upgradeRefusal(h http.Header, r *http.Request) (int, string) {
+	const expects = "this endpoint expects a WebSocket upgrade"
+	switch {
+	case r.Method != http.MethodGet:
+		h.Set("Allow", http.MethodGet)
+		return http.StatusMethodNotAllowed, expects + " (GET with Upgrade: websocket)"
+	case !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || !headerHasToken(r.Header, "Connection", "upgrade"):
+		h.Set("Upgrade", "websocket")
+		h.Set("Connection", "Upgrade")
+		return http.StatusUpgradeRequired, expects
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		h.Set("Sec-WebSocket-Version", "13")
+		return http.StatusUpgradeRequired, expects + " of version 13 (Sec-WebSocket-Version: 13)"
+	case r.Header.Get("Sec-WebSocket-Key") == "":
+		return http.StatusBadRequest, expects + ": Sec-WebSocket-Key is missing"
+	}
+	return 0, ""
+}
+
+// headerHasToken reports whether the comma-separated header name lists token, in
+// any case ("Connection: keep-alive, Upgrade" does).
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
 		}
 	}
 	return false

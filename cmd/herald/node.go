@@ -92,7 +92,7 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 		var err error
 		if ln, err = net.Listen("tcp", cfg.Server.Addr); err != nil {
 			n.closeRedis()
-			return nil, fmt.Errorf("herald: listen on %s: %w", cfg.Server.Addr, err)
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
 		}
 	}
 	n.ln = ln
@@ -268,7 +268,7 @@ func (n *node) stop(ctx context.Context) error {
 	var errs []error
 	add := func(step string, err error) {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("herald: stop %s: %w", step, err))
+			errs = append(errs, fmt.Errorf("stop %s: %w", step, err))
 		}
 	}
 	n.trim.Stop()
