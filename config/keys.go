@@ -114,6 +114,15 @@ func envName(key string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__"))
 }
 
+// keyNames lists every key's name, in table order.
+func keyNames() []string {
+	out := make([]string, len(keyTable))
+	for i, d := range keyTable {
+		out[i] = d.name
+	}
+	return out
+}
+
 func lookupKey(name string) (keyDef, bool) {
 	for _, d := range keyTable {
 		if d.name == name {
