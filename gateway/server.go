@@ -21,16 +21,19 @@ import (
 
 // Config tunes the gateway.
 type Config struct {
-	Node             string
-	AllowedOrigins   []string // empty: any
-	PublishAPIKey    string   // empty: POST /v1/publish is off
-	WriteTimeout     time.Duration
-	HandshakeTimeout time.Duration
-	PingTimeout      time.Duration
-	ReadBufferSize   int
-	MaxFrameBytes    int
-	MaxPayloadBytes  int
-	HandshakesPerIP  int // per second; 0 = no limit
+	Node           string
+	AllowedOrigins []string // empty: any
+	PublishAPIKey  string   // empty: POST /v1/publish is off
+	// PublishLoopbackOnly keeps POST /v1/publish to clients on this machine: the
+	// key is the embedded mode's dev key, printed at start and kept in a file.
+	PublishLoopbackOnly bool
+	WriteTimeout        time.Duration
+	HandshakeTimeout    time.Duration
+	PingTimeout         time.Duration
+	ReadBufferSize      int
+	MaxFrameBytes       int
+	MaxPayloadBytes     int
+	HandshakesPerIP     int // per second; 0 = no limit
 }
 
 // Sessions opens session actors.
