@@ -31,6 +31,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	switch cmd {
 	case "serve":
 		err = serve(ctx, rest, environ, stdout, stderr)
+	case "listen":
+		err = listen(ctx, rest, environ, stdout, stderr)
 	case "token":
 		err = token(rest, environ, stdout)
 	case "publish":

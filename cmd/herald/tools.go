@@ -105,7 +105,11 @@ func publish(ctx context.Context, args, environ []string, stdout io.Writer) erro
 	return nil
 }
 
-// withPlaceholderSecret lets publish load a configuration for a real Redis without
+// placeholderSecret stands for "no auth.hmac_secret given" where a command loads
+// a configuration for a real Redis without needing the secret.
+const placeholderSecret = "unused-by-herald-publish"
+
+// withPlaceholderSecret lets publish and listen load a configuration for a real Redis without
 // the token secret, which publishing does not use.
 func withPlaceholderSecret(environ []string) []string {
 	for _, kv := range environ {
@@ -113,7 +117,7 @@ func withPlaceholderSecret(environ []string) []string {
 			return environ
 		}
 	}
-	return append(environ[:len(environ):len(environ)], "HERALD_AUTH__HMAC_SECRET=unused-by-herald-publish")
+	return append(environ[:len(environ):len(environ)], "HERALD_AUTH__HMAC_SECRET="+placeholderSecret)
 }
 
 func embeddedAddr(environ []string) (string, error) {
