@@ -30,28 +30,29 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) (actors.SessionSpec, bool) {
 	if s.limiter != nil && !s.limiter.allow(r, time.Now()) {
 		s.deps.Metrics.HandshakesLimited.Inc()
-		s.deps.Metrics.Refused.WithLabelValues("429").Inc()
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "too many handshakes from this address; retry later")
-		return actors.SessionSpec{}, false
+		return s.refuse(w, r, http.StatusTooManyRequests, "too many handshakes from this address; retry later")
 	}
 	if status, reason := upgradeRefusal(w.Header(), r); status != 0 {
-		s.deps.Metrics.Refused.WithLabelValues(strconv.Itoa(status)).Inc()
-		writeError(w, status, reason)
-		return actors.SessionSpec{}, false
+		return s.refuse(w, r, status, reason)
 	}
 	if !s.originAllowed(r.Header.Get("Origin")) {
-		s.deps.Metrics.Refused.WithLabelValues("403").Inc()
-		writeError(w, http.StatusForbidden, "origin not allowed")
-		return actors.SessionSpec{}, false
+		return s.refuse(w, r, http.StatusForbidden, "origin not allowed")
 	}
 	spec, status, err := s.sessionSpec(r)
 	if err != nil {
-		s.deps.Metrics.Refused.WithLabelValues(strconv.Itoa(status)).Inc()
-		writeError(w, status, err.Error())
-		return actors.SessionSpec{}, false
+		return s.refuse(w, r, status, err.Error())
 	}
 	return spec, true
+}
+
+// refuse answers a handshake with status and a JSON reason, counts it by status
+// and logs it (at debug).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) (actors.SessionSpec, bool) {
+	s.deps.Metrics.Refused.WithLabelValues(strconv.Itoa(status)).Inc()
+	s.logRefused(r, status, reason)
+	writeError(w, status, reason)
+	return actors.SessionSpec{}, false
 }
 
 // upgrade hijacks the connection, answers the WebSocket handshake and opens the
@@ -74,7 +75,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, spec actors.Ses
 	if err != nil {
 		return // gws answered the request already
 	}
-	sock := &socket{c: conn, dc: dc, idleTimeout: s.cfg.PingTimeout, metrics: s.deps.Metrics}
+	sock := &socket{c: conn, dc: dc, idleTimeout: s.cfg.PingTimeout, metrics: s.deps.Metrics,
+		info: sessionInfo{id: spec.ID, user: spec.User, device: spec.Device, remote: r.RemoteAddr}}
 	sock.lastSeen.Store(time.Now().UnixNano())
 	h, err := s.deps.Sessions.Open(spec, sock)
 	if err != nil {
@@ -89,6 +91,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, spec actors.Ses
 		st.sock = sock
 	}
 	conn.Session().Store(handleKey, h)
+	s.logOpened(sock.info)
 	go conn.ReadLoop() // a fresh goroutine: its stack stays small, not the HTTP handler's
 }
 

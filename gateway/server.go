@@ -88,7 +88,7 @@ func New(cfg Config, deps Deps) *Server {
 		ReadHeaderTimeout: cfg.HandshakeTimeout, // gws's own server has no such deadline (slowloris)
 		ReadTimeout:       cfg.HandshakeTimeout + 30*time.Second,
 		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelWarn),
+		ErrorLog:          httpErrorLog(deps.Log),
 		ConnState:         s.trackConn,
 		ConnContext:       s.connContext,
 	}
@@ -97,7 +97,7 @@ func New(cfg Config, deps Deps) *Server {
 
 // newUpgrader configures gws for the connections serveWS upgrades.
 func newUpgrader(cfg Config, deps Deps) *gws.Upgrader {
-	return gws.NewUpgrader(&events{metrics: deps.Metrics}, &gws.ServerOption{
+	return gws.NewUpgrader(&events{metrics: deps.Metrics, log: deps.Log, node: cfg.Node}, &gws.ServerOption{
 		ReadBufferSize:     cfg.ReadBufferSize,
 		ReadMaxPayloadSize: cfg.MaxFrameBytes,
 		HandshakeTimeout:   cfg.HandshakeTimeout,

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/internal/loglimit"
 	"github.com/herald-push/herald/streams"
 )
 
@@ -27,7 +28,8 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if rest := l.Flags().Args(); len(rest) > 0 && !(len(rest) == 1 && rest[0] == "serve") {
 		return fmt.Errorf("serve takes no arguments, got %q", strings.Join(rest, " "))
 	}
-	log := newLogger(cfg.Log, stderr)
+	log, closeLog := newLogger(cfg.Log, stderr)
+	defer closeLog()
 	var dev *devMode
 	if cfg.Embedded() {
 		if dev, err = startDevMode(&cfg, environ); err != nil {
@@ -157,12 +159,18 @@ func (d *devMode) close() {
 	d.store.Close()
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
+// newLogger is the node's logger: log.format and log.level, with every kind of
+// line (its message) limited by loglimit, so that a flood of dead letters or of
+// sessions costs a few lines and a count. The caller calls close last: it logs
+// the counts not reported yet.
+func newLogger(c config.Log, w io.Writer) (log *slog.Logger, close func()) {
 	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
+	_ = level.UnmarshalText([]byte(c.Level)) // config checked it
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	limited := loglimit.New(h, loglimit.Config{})
+	return slog.New(limited), limited.Close
 }
