@@ -23,6 +23,10 @@ type sub struct {
 	live       bool
 	stash      []outItem
 	stashBytes int
+	// held is a live-only topic's subscribed frame, written once this node is in
+	// the topic's presence: with no history to replay, a push routed before that
+	// would not reach the session, and subscribed promises every push after it.
+	held []byte
 }
 
 // stop ends the subscription's attach and replay goroutines and lets go of their
@@ -132,10 +136,19 @@ func (s *session) attached(c actor.Context, m *attachReady) {
 	if m.r == s.h.user {
 		frame = wire.Welcome(s.spec.ID, s.sys.cfg.Node, s.spec.User, m.since)
 	}
-	if err := s.sock.WriteText(frame); err != nil {
+	if s.sys.liveOnly(m.r) {
+		sb.held = frame
+	} else if err := s.sock.WriteText(frame); err != nil {
 		return // the connection is gone; OnClose tears down
 	}
 	c.Send(s.sys.shardOf(m.r), &announce{r: m.r, h: s.h, gen: m.gen})
+}
+
+// liveOnly reports whether r keeps no history (history.topics), where the
+// history reader can tell.
+func (s *System) liveOnly(r wire.Recipient) bool {
+	lo, ok := s.deps.History.(interface{ LiveOnly(wire.Recipient) bool })
+	return ok && lo.LiveOnly(r)
 }
 
 // startReplay replays r's history after where the subscription starts, once Redis
@@ -177,6 +190,12 @@ func (s *session) goLive(m *replayDone) {
 	sb := s.current(m.r, m.gen)
 	if sb == nil {
 		return
+	}
+	if sb.held != nil {
+		if err := s.sock.WriteText(sb.held); err != nil {
+			return
+		}
+		sb.held = nil
 	}
 	if sb.resume {
 		if err := s.sock.WriteText(wire.Recovered(m.r, m.complete)); err != nil {

@@ -42,10 +42,19 @@ type Config struct {
 	CPUProfile      string        `json:"cpuprofile,omitempty"`
 	HeraldBin       string        `json:"herald_bin,omitempty"`
 	NoReport        bool          `json:"no_report,omitempty"`
+	// RedisArgs are extra redis-server arguments for the Redis the bench starts.
+	RedisArgs []string `json:"redis_args,omitempty"`
+	// redis-memory: the stream-node-max-bytes values, entry counts and
+	// recipients of the curve, the history.size it assumes, and CPU repetitions.
+	NodeValues      []int64 `json:"stream_node_max_bytes_values,omitempty"`
+	CurveEntries    []int   `json:"curve_entries,omitempty"`
+	CurveRecipients int     `json:"curve_recipients,omitempty"`
+	HistorySize     int     `json:"history_size,omitempty"`
+	CPURuns         int     `json:"cpu_runs,omitempty"`
 }
 
 // scenarioNames lists every scenario, in the order `all` runs them.
-var scenarioNames = []string{"baseline", "unicast", "connect", "idle", "failover", "cluster", "baseline-broadcast", "broadcast", "baseline-idle"}
+var scenarioNames = []string{"baseline", "unicast", "connect", "idle", "failover", "cluster", "baseline-broadcast", "broadcast", "redis-memory", "baseline-idle"}
 
 const benchUsage = `herald bench: load tests against Herald (see bench/RESULTS.md)
 
@@ -63,6 +72,8 @@ Scenarios:
   cluster             unicast (and broadcast) over 3 nodes, users spread over them
   baseline-broadcast  the baseline writing every message to every client
   broadcast           topic pushes to every client (subscribe); deliveries/s
+  redis-memory        Redis memory per recipient against the entries its history holds, under several
+                      stream-node-max-bytes values, and their CPU cost (no herald nodes)
   baseline-idle       idle connections on the bare gws server (for comparison)
 
 By default each scenario starts its own redis-server on a free port and herald nodes
@@ -103,6 +114,12 @@ func parseConfig(args, environ []string) (*Config, *pflag.FlagSet, error) {
 	fs.StringVar(&c.Out, "out", "", "directory for results.json, report.html and logs (default bench-out/<time>)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench process's CPU profile here (workers: FILE.workerN)")
 	fs.BoolVar(&c.NoReport, "no-report", false, "skip report.html")
+	fs.StringArrayVar(&c.RedisArgs, "redis-arg", nil, "extra argument for the redis-server the bench starts, e.g. --redis-arg=--stream-node-max-bytes=1024 (repeatable)")
+	nodeValues := fs.String("stream-node-max-bytes", "4096,2048,1024,512,256", "redis-memory: the stream-node-max-bytes values to measure (the bench's own Redis only)")
+	entries := fs.String("curve-entries", "1,2,3,5,10,20,30,50,100", "redis-memory: entry counts per recipient to measure, besides history.size")
+	fs.IntVar(&c.CurveRecipients, "curve-recipients", 10000, "redis-memory: history streams per value")
+	fs.IntVar(&c.HistorySize, "history-size", 1000, "redis-memory: history.size of the nodes (MAXLEN, and the full-history point)")
+	fs.IntVar(&c.CPURuns, "cpu-runs", 5, "redis-memory: runs of each command's CPU measurement (the spread is reported)")
 	fs.StringVar(&c.HeraldBin, "herald-bin", "", "herald binary for nodes and workers (default: this executable)")
 	_ = fs.MarkHidden("herald-bin")
 	fs.Usage = func() {}
@@ -135,6 +152,9 @@ func parseConfig(args, environ []string) (*Config, *pflag.FlagSet, error) {
 		c.Rates = []float64{0}
 	}
 	c.Target = splitList(*target)
+	if err := c.parseCurve(*nodeValues, *entries); err != nil {
+		return nil, fs, err
+	}
 	if c.Secret == "" {
 		c.Secret = envValue(environ, "HERALD_AUTH__HMAC_SECRET")
 	}
@@ -173,4 +193,33 @@ func envValue(environ []string, key string) string {
 		}
 	}
 	return ""
+}
+
+// parseCurve reads the redis-memory flags: values and entry counts ascending and
+// positive, entry counts below history.size (which is measured on its own).
+func (c *Config) parseCurve(values, entries string) error {
+	for _, s := range splitList(values) {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < 1 {
+			return fmt.Errorf("--stream-node-max-bytes: %q is not a positive number of bytes", s)
+		}
+		c.NodeValues = append(c.NodeValues, v)
+	}
+	last := 0
+	for _, s := range splitList(entries) {
+		k, err := strconv.Atoi(s)
+		if err != nil || k <= last {
+			return fmt.Errorf("--curve-entries: %q: want ascending positive counts", s)
+		}
+		c.CurveEntries, last = append(c.CurveEntries, k), k
+	}
+	switch {
+	case len(c.NodeValues) == 0 || len(c.CurveEntries) == 0:
+		return errors.New("--stream-node-max-bytes and --curve-entries need a value each at least")
+	case c.HistorySize < 1 || last >= c.HistorySize:
+		return fmt.Errorf("--history-size %d must be above every --curve-entries count", c.HistorySize)
+	case c.CurveRecipients < 1 || c.CPURuns < 1:
+		return errors.New("--curve-recipients and --cpu-runs must be at least 1")
+	}
+	return nil
 }

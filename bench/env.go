@@ -172,7 +172,7 @@ func (r *runner) startEnv(ctx context.Context, kind string, nodes int, dir strin
 	case len(r.cfg.Target) > 0:
 		return nil, errors.New("--target needs --redis: the bench publishes by XADD to the nodes' Redis")
 	default:
-		rp, err := startRedis(filepath.Join(dir, "redis"))
+		rp, err := startRedis(filepath.Join(dir, "redis"), r.cfg.RedisArgs)
 		if err != nil {
 			return nil, err
 		}

@@ -205,6 +205,8 @@ func (r *runner) runScenario(ctx context.Context, idx int, name string) []*Scena
 		out = append(out, r.idleScenario(ctx, kindHerald, dir))
 	case "baseline-idle":
 		out = append(out, r.idleScenario(ctx, kindBaseline, dir))
+	case "redis-memory":
+		out = append(out, r.redisMemoryScenario(ctx, dir))
 	}
 	return out
 }

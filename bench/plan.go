@@ -16,6 +16,9 @@ import (
 const planUsage = `herald bench plan --from results.json --users N --rate R --p99 D [flags]
   estimates the nodes and Redis capacity for N users receiving R msgs/s in total with
   p99 <= D, from the measured limits in results.json, and says which limit binds.
+  Redis memory comes from a redis-memory run (memory per recipient against the entries
+  it holds) under the stream-node-max-bytes of the Redis measured, and the plan says
+  what other values of it, of history.ttl and of history.size would take.
 `
 
 // Plan is the estimate `herald bench plan` prints.
@@ -29,18 +32,25 @@ type Plan struct {
 	NodesForRate  int     `json:"nodes_for_rate"`
 	Binding       string  `json:"binding"`
 
-	ConnsPerNode       float64  `json:"connections_per_node"`
-	ConnsPerNodeLimit  string   `json:"connections_per_node_limit"`
-	MsgsPerNode        float64  `json:"msgs_per_node"`
-	MsgsPerNodeSource  string   `json:"msgs_per_node_source"`
-	RedisMsgsPerS      float64  `json:"redis_msgs_per_s"`
-	RedisMsgsSource    string   `json:"redis_msgs_source"`
-	RedisMemoryBytes   float64  `json:"redis_memory_bytes"`
-	RedisMemoryDetail  string   `json:"redis_memory_detail"`
-	RedisShards        int      `json:"redis_shards"`
-	RedisShardsForRate int      `json:"redis_shards_for_rate"`
-	RedisShardsForMem  int      `json:"redis_shards_for_memory"`
-	Warnings           []string `json:"warnings,omitempty"`
+	ConnsPerNode       float64 `json:"connections_per_node"`
+	ConnsPerNodeLimit  string  `json:"connections_per_node_limit"`
+	MsgsPerNode        float64 `json:"msgs_per_node"`
+	MsgsPerNodeSource  string  `json:"msgs_per_node_source"`
+	RedisMsgsPerS      float64 `json:"redis_msgs_per_s"`
+	RedisMsgsSource    string  `json:"redis_msgs_source"`
+	RedisMemoryBytes   float64 `json:"redis_memory_bytes"`
+	RedisMemoryDetail  string  `json:"redis_memory_detail"`
+	RedisShards        int     `json:"redis_shards"`
+	RedisShardsForRate int     `json:"redis_shards_for_rate"`
+	RedisShardsForMem  int     `json:"redis_shards_for_memory"`
+	// The history streams' part of RedisMemoryBytes, under the
+	// stream-node-max-bytes assumed, and what other settings would take.
+	RedisHistoryBytes       float64           `json:"redis_history_bytes"`
+	RedisHistoryRecipients  float64           `json:"redis_history_recipients"`
+	RedisBytesPerRecipient  float64           `json:"redis_bytes_per_recipient"`
+	RedisStreamNodeMaxBytes int64             `json:"redis_stream_node_max_bytes"`
+	RedisMemoryAlternatives []PlanAlternative `json:"redis_memory_alternatives,omitempty"`
+	Warnings                []string          `json:"warnings,omitempty"`
 }
 
 func runPlan(args []string, stdout io.Writer) error {
@@ -57,6 +67,9 @@ func runPlan(args []string, stdout io.Writer) error {
 	active := fs.Float64("active", 1, "fraction of the users that receive at least one message within history.ttl")
 	histSize := fs.Int("history-size", 1000, "history.size of the nodes")
 	histTTL := fs.Duration("history-ttl", 24*time.Hour, "history.ttl of the nodes")
+	nodeBytes := fs.Int64("stream-node-max-bytes", 0, "Redis's stream-node-max-bytes to plan with (0: the measured Redis's, read with CONFIG GET)")
+	cmpTTL := fs.String("compare-ttl", "", "history.ttl values to compare with, comma-separated (default: a half and a quarter of --history-ttl)")
+	cmpSize := fs.String("compare-size", "", "history.size values to compare with, comma-separated (default: a tenth and a hundredth of --history-size)")
 	ingressSecs := fs.Duration("ingress-retained", 10*time.Second, "how much of herald:in Redis holds: the lease holder trims behind the groups every 5 s (more while a backlog or another group holds it back)")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	fs.Usage = func() {}
@@ -84,7 +97,10 @@ func runPlan(args []string, stdout io.Writer) error {
 	in := planInput{
 		users: *users, perUser: *perUser, rate: *rate, p99: float64(*p99) / float64(time.Millisecond),
 		nodeRAM: *nodeRAM * (1 << 30), redisRAM: *redisRAM * (1 << 30), headroom: *headroom, active: *active,
-		histSize: *histSize, histTTL: *histTTL, ingressSecs: ingressSecs.Seconds(),
+		histSize: *histSize, histTTL: *histTTL, ingressSecs: ingressSecs.Seconds(), nodeMaxBytes: *nodeBytes,
+	}
+	if err := in.parseComparisons(*cmpTTL, *cmpSize); err != nil {
+		return err
 	}
 	p, err := makePlan(res, in)
 	if err != nil {
@@ -108,6 +124,10 @@ type planInput struct {
 	histSize          int
 	histTTL           time.Duration
 	ingressSecs       float64
+	nodeMaxBytes      int64 // 0: the measured Redis's
+	// History settings to compare with; both nil: defaultComparisons.
+	compareTTL  []time.Duration
+	compareSize []int
 }
 
 func makePlan(res *Results, in planInput) (*Plan, error) {
@@ -214,38 +234,7 @@ func makePlan(res *Results, in planInput) (*Plan, error) {
 	}
 
 	// Redis memory.
-	var memRun *ScenarioResult
-	for _, s := range res.Scenarios {
-		if s.Redis != nil && s.Redis.PerRecipientBytes > 0 && (memRun == nil || s.Redis.HistoryProbeEntries > memRun.Redis.HistoryProbeEntries) {
-			memRun = s
-		}
-	}
-	perRecipient, perEntry, ingress, presence := 4700.0, 230.0, 153.0, 0.0 // research/pipeline.md, Redis 7.0
-	src := "research/pipeline.md (not measured in this run)"
-	if memRun != nil {
-		perRecipient = memRun.Redis.PerRecipientBytes
-		if memRun.Redis.PerEntryBytes > 0 {
-			perEntry = memRun.Redis.PerEntryBytes
-		}
-		if memRun.Redis.IngressEntryBytes > 0 {
-			ingress = memRun.Redis.IngressEntryBytes
-		}
-		presence = memRun.Redis.PresenceBytes
-		src = memRun.Label
-	}
-	activeUsers := float64(in.users) * in.active
-	entriesPerRecipient := 1.0
-	if activeUsers > 0 {
-		entriesPerRecipient = math.Max(1, math.Min(float64(in.histSize), in.rate*in.histTTL.Seconds()/activeUsers))
-	}
-	hist := activeUsers * (perRecipient + (entriesPerRecipient-1)*perEntry)
-	ingressEntries := in.rate * in.ingressSecs
-	ingressMem := ingressEntries * ingress
-	presMem := float64(in.users) * presence
-	p.RedisMemoryBytes = hist + ingressMem + presMem
-	p.RedisMemoryDetail = fmt.Sprintf("%s active recipients x (%s B for the first entry + %.0f more entries x %s B) + herald:in %s entries x %s B + presence %s users x %s B; costs from %s",
-		fmtNum(activeUsers), fmtNum(perRecipient), entriesPerRecipient-1, fmtNum(perEntry), fmtNum(ingressEntries), fmtNum(ingress),
-		fmtNum(float64(in.users)), fmtNum(presence), src)
+	planRedisMemory(res, in, p)
 	p.RedisShardsForMem = int(math.Ceil(p.RedisMemoryBytes / (in.redisRAM * in.headroom)))
 	p.RedisShards = max(p.RedisShardsForRate, p.RedisShardsForMem, 1)
 	if p.RedisShards > 1 {
@@ -295,6 +284,7 @@ func printPlan(w io.Writer, res *Results, p *Plan) {
 		fmt.Fprintf(w, "  throughput: %d for %s msgs/s at %s msgs/s per instance; from %s\n", p.RedisShardsForRate, fmtNum(p.Rate), fmtNum(math.Floor(p.RedisMsgsPerS)), p.RedisMsgsSource)
 	}
 	fmt.Fprintf(w, "  memory:     %d for %.1f GiB: %s\n", p.RedisShardsForMem, p.RedisMemoryBytes/(1<<30), p.RedisMemoryDetail)
+	printAlternatives(w, p)
 	if len(p.Warnings) > 0 {
 		fmt.Fprintln(w, "\nnotes:")
 		for _, s := range p.Warnings {

@@ -27,12 +27,15 @@ type redisProc struct {
 	bin  string
 	dir  string
 	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	// extra redis-server arguments (--redis-arg), after the bench's own.
+	extra []string
+	cmd   *exec.Cmd
+	done  chan struct{}
 }
 
-// startRedis starts redis-server with its data and log in dir.
-func startRedis(dir string) (*redisProc, error) {
+// startRedis starts redis-server with its data and log in dir, and the extra
+// arguments of --redis-arg.
+func startRedis(dir string, extra []string) (*redisProc, error) {
 	bin, err := redisserver.Binary()
 	if err != nil {
 		return nil, fmt.Errorf("%w; or pass --redis ADDR", err)
@@ -40,7 +43,7 @@ func startRedis(dir string) (*redisProc, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	r := &redisProc{bin: bin, dir: dir, log: filepath.Join(dir, "redis.log")}
+	r := &redisProc{bin: bin, dir: dir, log: filepath.Join(dir, "redis.log"), extra: extra}
 	var lastErr error
 	for try := 0; try < 5; try++ {
 		port, err := redisserver.FreePort()
@@ -71,6 +74,7 @@ func (r *redisProc) launch(port int) (retry bool, err error) {
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", r.dir, "--daemonize", "no", "--protected-mode", "no", "--logfile", "",
 	}
+	args = append(args, r.extra...)
 	fmt.Fprintf(logf, "### herald bench: %s %q\n", r.bin, args)
 	cmd := exec.Command(r.bin, args...)
 	cmd.Dir = r.dir

@@ -77,7 +77,7 @@ code{background:#f6f6f6;padding:0 .2em}.note{color:#555;font-size:90%}
 		}
 	}
 	if targets.Len() > 0 {
-		b.WriteString("<h2>Targets (issue #5)</h2><table><tr><th>run</th><th>target</th><th>measured</th><th>status</th><th>note</th></tr>")
+		b.WriteString("<h2>Targets of the bench suite</h2><table><tr><th>run</th><th>target</th><th>measured</th><th>status</th><th>note</th></tr>")
 		b.WriteString(targets.String())
 		b.WriteString("</table>")
 	}
@@ -140,6 +140,9 @@ code{background:#f6f6f6;padding:0 .2em}.note{color:#555;font-size:90%}
 		if s.Redis != nil && s.Redis.MemoryMethodComment != "" {
 			fmt.Fprintf(&b, "<p class=note>Redis %s: %s.</p>", esc(s.Redis.Version), esc(s.Redis.MemoryMethodComment))
 		}
+		if s.Curve != nil {
+			writeCurveHTML(&b, s.Curve)
+		}
 		for _, n := range s.Notes {
 			fmt.Fprintf(&b, "<p class=note>%s</p>", esc(n))
 		}
@@ -171,6 +174,9 @@ type chart struct {
 // time, connections and memory over time.
 func charts(s *ScenarioResult, base *ScenarioResult) []chart {
 	var out []chart
+	if s.Curve != nil {
+		out = append(out, curveCharts(s.Curve)...)
+	}
 	if s.Latency != nil {
 		series := []spectrum{{s.Label, s.Latency}}
 		if base != nil && base.Latency != nil {

@@ -44,12 +44,14 @@ type ScenarioResult struct {
 	Handshake *Latency `json:"handshake,omitempty"`
 	// Reconnect is, per client that lost its connection, disconnect to the next
 	// welcome (failover).
-	Reconnect *Latency      `json:"reconnect,omitempty"`
-	Timeline  []Sample      `json:"timeline,omitempty"`
-	Nodes     []NodeStats   `json:"nodes,omitempty"`
-	Redis     *RedisStats   `json:"redis,omitempty"`
-	Targets   []TargetCheck `json:"targets,omitempty"`
-	Notes     []string      `json:"notes,omitempty"`
+	Reconnect *Latency    `json:"reconnect,omitempty"`
+	Timeline  []Sample    `json:"timeline,omitempty"`
+	Nodes     []NodeStats `json:"nodes,omitempty"`
+	Redis     *RedisStats `json:"redis,omitempty"`
+	// Curve is the redis-memory scenario's measurement.
+	Curve   *NodeCurve    `json:"stream_node_curve,omitempty"`
+	Targets []TargetCheck `json:"targets,omitempty"`
+	Notes   []string      `json:"notes,omitempty"`
 }
 
 // Scenario statuses.
@@ -132,6 +134,9 @@ type RedisStats struct {
 	UsedMemoryStart float64 `json:"used_memory_start"`
 	UsedMemoryEnd   float64 `json:"used_memory_end"`
 	CPUSeconds      float64 `json:"cpu_seconds"` // during the measured phase
+	// StreamNodeMaxBytes is the Redis's stream-node-max-bytes (CONFIG GET); 0
+	// where Redis refused CONFIG.
+	StreamNodeMaxBytes int64 `json:"stream_node_max_bytes,omitempty"`
 	// From MEMORY USAGE of a sample of history streams: a fit of bytes against
 	// entries, the cost of a recipient's first entry and of each further one.
 	HistorySampled      int     `json:"history_sampled,omitempty"`
@@ -238,6 +243,9 @@ func printScenario(w io.Writer, s *ScenarioResult) {
 		fmt.Fprintf(tw, "  reconnect p50 / p99 / max\t%s / %s / %s\tms\n", fmtNum(l.P50), fmtNum(l.P99), fmtNum(l.Max))
 	}
 	_ = tw.Flush()
+	if s.Curve != nil {
+		printCurve(w, s.Curve)
+	}
 	for _, t := range s.Targets {
 		fmt.Fprintf(w, "  target %-6s %s: %s", t.Status, t.Target, t.Value)
 		if t.Note != "" {

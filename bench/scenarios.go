@@ -428,6 +428,7 @@ func (r *runner) redisStats(ctx context.Context, e *env, h historySample, before
 	if kv, err := redisInfo(ctx, e.rdb, "server"); err == nil {
 		s.Version = kv["redis_version"]
 	}
+	s.StreamNodeMaxBytes, _ = configStreamNodeMaxBytes(ctx, e.rdb) // plan sizes memory under it
 	if !math.IsNaN(before.redisCPU) && !math.IsNaN(after.redisCPU) {
 		s.CPUSeconds = after.redisCPU - before.redisCPU
 	}

@@ -169,7 +169,7 @@ func printTargets(w io.Writer, r *Results) {
 	for _, s := range r.Scenarios {
 		for _, t := range s.Targets {
 			if first {
-				fmt.Fprintln(w, "\n== targets (issue #5)")
+				fmt.Fprintln(w, "\n== targets of the bench suite")
 				first = false
 			}
 			fmt.Fprintf(w, "  %-6s %-24s %s: %s", t.Status, s.Label, t.Target, t.Value)

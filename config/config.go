@@ -119,6 +119,9 @@ type Publish struct {
 type History struct {
 	Size int           `koanf:"size"`
 	TTL  time.Duration `koanf:"ttl"`
+	// Topics are per-topic exceptions, "PATTERN=SIZE[/TTL]" (TopicRules parses
+	// them); size 0 is a live-only topic.
+	Topics []string `koanf:"topics"`
 }
 
 // Limits protects a node from one client.

@@ -47,7 +47,7 @@ func TestDefaults(t *testing.T) {
 		Server:    Server{Addr: ":8080"},
 		Redis:     Redis{Addrs: []string{}, Prefix: "herald", WaitTimeout: time.Second, Sentinel: Sentinel{Addrs: []string{}}},
 		Auth:      Auth{AllowedOrigins: []string{}},
-		History:   History{Size: 1000, TTL: 24 * time.Hour},
+		History:   History{Size: 1000, TTL: 24 * time.Hour, Topics: []string{}},
 		Limits:    Limits{MaxPendingBytes: 1048576, MaxPayloadBytes: 65536, MaxFrameBytes: 131072, MaxSubscriptions: 100, UpstreamPerSecond: 50, FramesPerSecond: 100},
 		Upstream:  Upstream{RefWindow: 2 * time.Minute},
 		Topics:    Topics{Subscribe: []string{"*"}, Publish: []string{}},

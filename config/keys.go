@@ -43,6 +43,7 @@ var keyTable = []keyDef{
 	{name: "publish.api_key", def: "", help: "API key of POST /v1/publish (empty: endpoint off; in the embedded mode, a dev key answering loopback clients only)", secret: true},
 	{name: "history.size", def: 1000, help: "history entries kept per recipient", check: intMin(1)},
 	{name: "history.ttl", def: 24 * time.Hour, help: "how long an idle recipient's history is kept", check: durMin(1)},
+	{name: "history.topics", def: []string(nil), help: "other histories for some topics: PATTERN=SIZE or PATTERN=SIZE/TTL, comma-separated, the first match wins; SIZE 0 keeps none (live only: no stream, no resume)", check: each(topicHistory)},
 	{name: "limits.max_pending_bytes", def: 1048576, help: "bytes queued to one session before it is closed as too slow", check: intMin(1024)},
 	{name: "limits.max_payload_bytes", def: 65536, help: "largest published payload in bytes", check: intMin(1)},
 	{name: "limits.max_frame_bytes", def: 131072, help: "largest client-to-server WebSocket frame in bytes", check: intMin(256)},

@@ -52,7 +52,13 @@ func newTTLRefresher(ttl time.Duration) *ttlRefresher {
 
 // due reports whether key's TTL must be set now, and then counts it as set.
 func (t *ttlRefresher) due(key string, now time.Time) bool {
-	if last, ok := t.set[key]; ok && now.Sub(last) < t.every {
+	return t.dueEvery(key, now, t.every)
+}
+
+// dueEvery is due for a key whose TTL is set again every every (a topic's
+// history.topics TTL / 16, not the node's).
+func (t *ttlRefresher) dueEvery(key string, now time.Time, every time.Duration) bool {
+	if last, ok := t.set[key]; ok && now.Sub(last) < every {
 		return false
 	}
 	if len(t.set) >= t.limit {

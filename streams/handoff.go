@@ -66,13 +66,7 @@ func (l *partitionLoop) queueHistory(ctx context.Context, pipe redis.Pipeliner, 
 	for i := range batch {
 		r := &batch[i]
 		r.key = l.keys.History(r.push.Recipient)
-		key := any(r.key)
-		r.add = pipe.Do(ctx, l.historyArgs(key, r.push)...)
-		if l.ttl.due(r.key, now) {
-			a := l.args.take(3)
-			a[0], a[1], a[2] = "pexpire", key, l.ttlArg
-			pipe.Do(ctx, a...)
-		}
+		r.add = l.queueAppend(ctx, pipe, r, now)
 		r.nodes = pipe.SMembers(ctx, l.keys.Presence(r.push.Recipient))
 	}
 	for i := range dead {
@@ -100,10 +94,10 @@ func (l *partitionLoop) parse(msgs []redis.XMessage) ([]routed, []deadLetter) {
 }
 
 // historyArgs is the XADD of p to its history stream key, trimmed exactly to
-// history.size.
-func (l *partitionLoop) historyArgs(key any, p *wire.Push) []any {
+// maxLen (history.size, or the topic's).
+func (l *partitionLoop) historyArgs(key any, p *wire.Push, maxLen any) []any {
 	a := l.args.take(5 + historyFieldCount(p))
-	a[0], a[1], a[2], a[3], a[4] = "xadd", key, "maxlen", l.maxLenArg, "*"
+	a[0], a[1], a[2], a[3], a[4] = "xadd", key, "maxlen", maxLen, "*"
 	historyFields(a[5:], p)
 	return a
 }

@@ -23,12 +23,31 @@ type History struct {
 	size    int
 	nowMs   func() int64
 	metrics *Metrics
-	lost    *rateLog // nil: not logged
+	lost    *rateLog       // nil: not logged
+	policy  *HistoryPolicy // history.topics; nil: none
 }
 
 // NewHistory returns a reader of the history streams; size is history.size.
 func NewHistory(reads *Reads, keys Keys, size int, nowMs func() int64, m *Metrics) *History {
 	return &History{reads: reads, keys: keys, size: size, nowMs: nowMs, metrics: m}
+}
+
+// WithPolicy makes the reader follow history.topics: a topic's own history.size,
+// and no reads at all for a live-only topic, which has no stream.
+func (h *History) WithPolicy(p *HistoryPolicy) *History {
+	h.policy = p
+	return h
+}
+
+// LiveOnly reports whether r keeps no history (history.topics size 0).
+func (h *History) LiveOnly(r wire.Recipient) bool { return h.policy.LiveOnly(r) }
+
+// sizeOf is r's history.size.
+func (h *History) sizeOf(r wire.Recipient) int {
+	if l := h.policy.For(r); l != nil {
+		return l.Size
+	}
+	return h.size
 }
 
 // LogLost makes the reader log, at most every 10 s, a resume that found its
@@ -62,6 +81,9 @@ func (h *History) xrange(ctx context.Context, rev bool, key, start, stop string,
 
 // Top is the offset of r's newest history entry, or the zero Offset when there is none.
 func (h *History) Top(ctx context.Context, r wire.Recipient) (wire.Offset, error) {
+	if h.policy.LiveOnly(r) {
+		return wire.Offset{}, nil
+	}
 	msgs, err := h.xrange(ctx, true, h.keys.History(r), "+", "-", 1)
 	if err != nil {
 		h.metrics.RedisErrors.WithLabelValues("history_top").Inc()
@@ -85,7 +107,13 @@ func (h *History) Top(ctx context.Context, r wire.Recipient) (wire.Offset, error
 // newer pushes (it is not full): incomplete either way. A zero since is complete
 // while the stream was never trimmed. A non-zero since with no history at all, or
 // beyond the newest entry, means history was lost or expired.
+//
+// A live-only topic (history.topics size 0) has nothing to replay and cannot
+// tell what the client missed: incomplete, whatever since is, without a read.
 func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (wire.Offset, bool, error) {
+	if h.policy.LiveOnly(r) {
+		return since, false, nil
+	}
 	key := h.keys.History(r)
 	first, err := h.xrange(ctx, false, key, "-", "+", 1)
 	if err != nil {
@@ -104,7 +132,7 @@ func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offse
 		// recreated under the client if it is not (since was one of its entries).
 		cmd := redis.NewIntCmd(ctx, "xlen", key)
 		err := h.reads.Do(ctx, cmd)
-		notFull := err == nil && cmd.Val() < int64(h.size)
+		notFull := err == nil && cmd.Val() < int64(h.sizeOf(r))
 		complete = notFull && since.IsZero()
 		if notFull && !since.IsZero() {
 			h.lostAt(r, since)
@@ -128,6 +156,9 @@ func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offse
 // itself (a live-only session starts after the history top it noted): it saves the
 // reads of the oldest entry and the length.
 func (h *History) ReplayAfter(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (wire.Offset, error) {
+	if h.policy.LiveOnly(r) {
+		return since, nil
+	}
 	last, _, err := h.replayFrom(ctx, r, since, page)
 	return last, err
 }

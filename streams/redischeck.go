@@ -78,46 +78,22 @@ func (c *RedisCheck) forEachMaster(ctx context.Context, f func(ctx context.Conte
 
 // Verify runs the start checks on every master: the user may run every command a
 // node sends (naming those it may not), Redis is new enough, and its eviction
-// policy is noeviction unless cfg.AllowEviction.
+// policy is noeviction unless cfg.AllowEviction. It also logs once when Redis
+// keeps the default stream-node-max-bytes, where it may read it.
 func (c *RedisCheck) Verify(ctx context.Context) error {
 	_, cluster := c.rdb.(*redis.ClusterClient)
 	var mu sync.Mutex
 	var problems []string
-	add := func(p string) {
-		mu.Lock()
-		problems = append(problems, p)
-		mu.Unlock()
-	}
+	var nodes []nodeSetting
 	err := c.forEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-		addr := m.Options().Addr
-		res, err := probeCommands(ctx, m, c.probeKey(), cluster)
-		if err != nil {
-			return err
+		p, node, err := c.verifyMaster(ctx, m, cluster)
+		mu.Lock()
+		defer mu.Unlock()
+		problems = append(problems, p...)
+		if node != nil {
+			nodes = append(nodes, *node)
 		}
-		if p := describeProbe(addr, m.Options().Username, c.keys.prefix, res); p != "" {
-			add(p)
-			return nil
-		}
-		info, err := readInfo(ctx, m, "server")
-		if err != nil {
-			return err
-		}
-		if !versionAtLeast(info["redis_version"], MinRedisVersion) {
-			add(fmt.Sprintf("redis %s is version %s; Herald needs %s or newer (XAUTOCLAIM, ZADD LT, MINID)", addr, info["redis_version"], MinRedisVersion))
-		}
-		policy, err := c.readPolicy(ctx, m)
-		if err != nil {
-			return err
-		}
-		c.setPolicy(addr, policy)
-		if policy != safePolicy {
-			if !c.cfg.AllowEviction {
-				add(evictionProblem(addr, policy))
-			} else {
-				c.log.Warn("redis may evict Herald's keys; accepted by redis.allow_eviction", "redis", addr, "maxmemory_policy", policy)
-			}
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
@@ -127,7 +103,46 @@ func (c *RedisCheck) Verify(ctx context.Context) error {
 		sort.Strings(problems)
 		return fmt.Errorf("streams: redis does not suit Herald:\n  %s", strings.Join(problems, "\n  "))
 	}
+	c.logStreamNodes(nodes)
 	return nil
+}
+
+// verifyMaster runs the start checks on one master and returns what does not suit
+// Herald, and its stream-node-max-bytes when it could be read.
+func (c *RedisCheck) verifyMaster(ctx context.Context, m *redis.Client, cluster bool) ([]string, *nodeSetting, error) {
+	addr := m.Options().Addr
+	res, err := probeCommands(ctx, m, c.probeKey(), cluster)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p := describeProbe(addr, m.Options().Username, c.keys.prefix, res); p != "" {
+		return []string{p}, nil, nil
+	}
+	info, err := readInfo(ctx, m, "server")
+	if err != nil {
+		return nil, nil, err
+	}
+	var problems []string
+	if !versionAtLeast(info["redis_version"], MinRedisVersion) {
+		problems = append(problems, fmt.Sprintf("redis %s is version %s; Herald needs %s or newer (XAUTOCLAIM, ZADD LT, MINID)", addr, info["redis_version"], MinRedisVersion))
+	}
+	policy, err := c.readPolicy(ctx, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.setPolicy(addr, policy)
+	if policy != safePolicy {
+		if !c.cfg.AllowEviction {
+			problems = append(problems, evictionProblem(addr, policy))
+		} else {
+			c.log.Warn("redis may evict Herald's keys; accepted by redis.allow_eviction", "redis", addr, "maxmemory_policy", policy)
+		}
+	}
+	var node *nodeSetting
+	if v, ok := readStreamNodeBytes(ctx, m, info["redis_version"]); ok {
+		node = &nodeSetting{addr: addr, bytes: v}
+	}
+	return problems, node, nil
 }
 
 // probeKey is under the prefix and this node's hash tag: it exists only between

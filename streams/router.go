@@ -34,6 +34,8 @@ type RouterConfig struct {
 	HistorySize   int
 	HistoryTTL    time.Duration
 	MaxPayload    int
+	// History sets other histories for some topics (history.topics); nil: none.
+	History *HistoryPolicy
 	// WaitReplicas > 0: every round trip that writes for ingress entries ends
 	// with WAIT WaitReplicas WaitTimeout, and the entries are acknowledged only
 	// once every WAIT that covered their writes confirmed that many replicas.

@@ -148,6 +148,7 @@ type wiring struct {
 	keys      streams.Keys
 	health    *streams.Health
 	history   *streams.History
+	hpol      *streams.HistoryPolicy
 	publisher *streams.Publisher
 	upstream  *streams.Upstream
 }
@@ -175,7 +176,8 @@ func (n *node) wireStores(w *wiring) {
 	n.cursors = streams.NewCursors(n.rdb, n.reads, keys, 200*time.Millisecond, sm)
 	n.limit = streams.NewSessionLimit(n.rdb, keys, cfg.Node.ID, cfg.Limits.MaxSessionsPerUser, sm)
 	n.undeliv = streams.NewUndelivered(n.rdb, keys, cfg.Delivery.AckTimeout, n.log, sm)
-	w.history = streams.NewHistory(n.reads, keys, cfg.History.Size, nowMs, sm)
+	w.hpol = historyPolicy(cfg.History)
+	w.history = streams.NewHistory(n.reads, keys, cfg.History.Size, nowMs, sm).WithPolicy(w.hpol)
 	w.history.LogLost(n.log)
 	w.publisher = streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm)
 	w.publisher.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
@@ -214,6 +216,7 @@ func (n *node) wireDelivery(w wiring) {
 		Node: cfg.Node.ID, ReadCount: cfg.Streams.ReadCount, Block: cfg.Streams.Block,
 		ClaimIdle: cfg.Streams.ClaimIdle, MaxDeliveries: cfg.Streams.MaxDeliveries,
 		LeaseTTL: cfg.Streams.LeaseTTL, DLQMaxLen: cfg.Streams.DLQMaxLen,
+		History:     w.hpol,
 		HistorySize: cfg.History.Size, HistoryTTL: cfg.History.TTL, MaxPayload: cfg.Limits.MaxPayloadBytes,
 		WaitReplicas: cfg.Redis.WaitReplicas, WaitTimeout: cfg.Redis.WaitTimeout,
 	}, n.actors, n.inbox, n.undeliv, n.log, sm, w.health)

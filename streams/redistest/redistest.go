@@ -141,6 +141,9 @@ func (s *Server) args() []string {
 		"--daemonize", "no",
 		"--protected-mode", "no",
 		"--logfile", "", // log to stdout, which goes to redis.log
+		// The value docs/OPERATIONS.md recommends, so that the tests run Herald on
+		// the Redis operators are told to run (Options.Args may override it).
+		"--stream-node-max-bytes", strconv.Itoa(redisserver.RecommendedStreamNodeMaxBytes),
 	}
 	if s.opts.AppendOnly {
 		a = append(a, "--appendfsync", "everysec")
