@@ -65,7 +65,7 @@ func listen(ctx context.Context, args, environ []string, stdout, stderr io.Write
 		if ctx.Err() != nil {
 			return nil // stopped before the first connection: Ctrl-C while waiting
 		}
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("listen: %s", closeReason(err))
 	}
 	for _, t := range *f.topics {
 		if err := c.Subscribe(t, *f.since); err != nil {

@@ -38,7 +38,8 @@ type printer struct {
 	log     io.Writer
 	url     string
 	session string
-	tried   bool
+	tried   bool       // the first attempt was told
+	up      bool       // a connection is up: a drop is a disconnect, else a failed attempt
 	closed  chan error // why the client stopped by itself (4003, 4009, a 4xx)
 }
 
@@ -79,9 +80,15 @@ func (p *printer) state(s client.State, err error) {
 			p.tried = true
 		}
 	case client.Connected:
+		p.up = true
 		fmt.Fprintf(p.log, "listen: connected: session %s\n", p.session)
 	case client.Disconnected:
-		fmt.Fprintf(p.log, "listen: disconnected (%s); reconnecting\n", closeReason(err))
+		if p.up {
+			fmt.Fprintf(p.log, "listen: disconnected (%s); reconnecting\n", closeReason(err))
+		} else {
+			fmt.Fprintf(p.log, "listen: cannot connect (%s); retrying\n", closeReason(err))
+		}
+		p.up = false
 	case client.Closed:
 		if err != nil {
 			select {
