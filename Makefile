@@ -4,16 +4,17 @@
 help: ## list targets
 	@echo "Targets:"
 	@echo "  test   scripts/test.sh: ensure redis-server, gofmt, go vet, go test -race ./..."
-	@echo "  run    go run ./cmd/herald serve"
+	@echo "  run    build, then ./bin/herald serve (Ctrl-C or SIGTERM drains it)"
 	@echo "  bench  go test -run=^$$ -bench=. -benchmem ./..."
-	@echo "  build  go build -o bin/herald ./cmd/herald"
+	@echo "  build  go build -o bin/herald ./cmd/herald (or go install ./cmd/herald)"
 	@echo "  lint   gofmt -l . (must be empty) + go vet ./..."
 
 test:
 	scripts/test.sh
 
-run:
-	go run ./cmd/herald serve
+# The binary, not go run: a signal sent to go run's process does not reach the node.
+run: build
+	./bin/herald serve
 
 bench:
 	go test -run='^$$' -bench=. -benchmem ./...

@@ -70,6 +70,9 @@ func newClient(ctx context.Context, cfg Config) (*Client, error) {
 		topics:    map[string]string{},
 		ackTopics: map[string]string{},
 		seen:      newDedupe(cfg.DedupeWindow),
+		// The first connection resumes from Since as later ones do from the
+		// newest offset seen.
+		lastOffset: cfg.Since,
 	}
 	// The client outlives Dial's ctx but keeps its values (trace ids, ...).
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))

@@ -48,10 +48,10 @@
 //
 // # Callbacks
 //
-// Callbacks (OnPush, OnRecovered, OnState, OnError, OnSent) are all called from the
-// run goroutine, in the order of the frames. They must return quickly: while one
-// runs, nothing is read from the node (and a node cuts off a session that falls too
-// far behind, close code 4008). Hand long work to another goroutine, and call
+// Callbacks (OnWelcome, OnPush, OnRecovered, OnSubscribed, OnState, OnError,
+// OnSent) are all called from the run goroutine, in the order of the frames. They
+// must return quickly: while one runs, nothing is read from the node (and a node
+// cuts off a session that falls too far behind, close code 4008). Hand long work to another goroutine, and call
 // `go c.Close()` from a callback that wants to stop the client.
 //
 // # Imports

@@ -54,6 +54,8 @@ func (s *frameScanner) field(key []byte, f *inFrame) bool {
 		return s.str(&f.Session)
 	case "node":
 		return s.str(&f.Node)
+	case "user":
+		return s.str(&f.User)
 	case "id":
 		return s.str(&f.ID)
 	case "offset":

@@ -53,9 +53,8 @@ var serverFrames = []frameCase{
 	{"sent", `{"type":"sent","ref":"r-17","id":"1700000000000-5"}`, true},
 	{"subscribed", `{"type":"subscribed","topic":"news","offset":"1700000000000-0"}`, true},
 	{"unsubscribed", `{"type":"unsubscribed","topic":"news"}`, true},
-	// welcome carries "user", which inFrame has no field for: unknown keys are
-	// left to encoding/json. One per connection, so the fallback costs nothing.
-	{"welcome", string(wire.Welcome("s-1", "node-a", "alice", wire.Offset{Ms: 1700000000000, Seq: 1})), false},
+	// welcome, with its "user" (OnWelcome).
+	{"welcome", string(wire.Welcome("s-1", "node-a", "alice", wire.Offset{Ms: 1700000000000, Seq: 1})), true},
 }
 
 var otherFrames = []frameCase{
@@ -75,7 +74,7 @@ var otherFrames = []frameCase{
 	{"data deep", `{"data":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`, true},
 
 	{"data deeper than the fast path goes", `{"data":` + strings.Repeat(`{"a":[`, 300) + strings.Repeat("]}", 300) + `}`, false},
-	{"unknown key", `{"type":"push","user":"alice"}`, false},
+	{"unknown key", `{"type":"push","channel":"alice"}`, false},
 	{"key case", `{"Type":"push"}`, false},
 	{"key escaped", `{"ty\u0070e":"push"}`, false},
 	{"key escaped quote", `{"a\"":1}`, false},

@@ -30,6 +30,10 @@ type Config struct {
 	// Device is sent as ?device= (used by the node when the token has no device
 	// claim): acks are then stored as this device's cursor.
 	Device string
+	// Since is the offset of the user stream the first connection resumes after,
+	// as a reconnection resumes after the newest offset seen: "0-0" replays the
+	// whole history. Empty: the node decides (the device's cursor, else live).
+	Since string
 
 	// OnPush receives every push once (duplicates by message id dropped), in the
 	// order the node sent them.
@@ -40,6 +44,13 @@ type Config struct {
 	OnRecovered func(to, topic string, complete bool)
 	// OnState reports connection state changes; see State.
 	OnState func(State, error)
+	// OnWelcome receives every connection's welcome frame, before OnState reports
+	// Connected: the session, the node, and where the session's user stream starts.
+	OnWelcome func(Welcome)
+	// OnSubscribed receives the node's answer to a subscription (Subscribe, and
+	// the resubscriptions after a reconnection): the topic and the offset where it
+	// starts.
+	OnSubscribed func(topic, offset string)
 	// OnError receives the node's error frames (the session stays open).
 	OnError func(ServerError)
 	// OnSent receives the node's answer to Send and Publish: the request's ref and
@@ -89,6 +100,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, err
 	}
 	cfg.URLs = append([]string(nil), cfg.URLs...) // the caller may reuse its slice
+	if cfg.Since != "" && !validOffset(cfg.Since) {
+		return cfg, fmt.Errorf("herald client: Config.Since %q is not an offset like 1700000000000-0", cfg.Since)
+	}
 	if cfg.Token == nil {
 		return cfg, errors.New("herald client: Config.Token is required")
 	}

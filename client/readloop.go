@@ -103,6 +103,7 @@ type inFrame struct {
 	Type     string          `json:"type"`
 	Session  string          `json:"session"`
 	Node     string          `json:"node"`
+	User     string          `json:"user"`
 	ID       string          `json:"id"`
 	Offset   string          `json:"offset"`
 	To       string          `json:"to"`
@@ -146,6 +147,9 @@ func (e *events) frame(line []byte) {
 		}
 	case "subscribed":
 		c.subscribed(f.Topic, f.Offset)
+		if c.cfg.OnSubscribed != nil {
+			c.cfg.OnSubscribed(f.Topic, f.Offset)
+		}
 	}
 }
 
@@ -165,6 +169,9 @@ func (e *events) welcome(f inFrame) {
 	c.subMu.Unlock()
 	e.welcomed = true
 	c.kickAcks()
+	if c.cfg.OnWelcome != nil {
+		c.cfg.OnWelcome(Welcome{Session: f.Session, Node: f.Node, User: f.User, Offset: f.Offset})
+	}
 	c.state(Connected, nil)
 	c.readyOnce.Do(func() { close(c.ready) })
 }

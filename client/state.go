@@ -2,6 +2,15 @@ package client
 
 import "strconv"
 
+// Welcome is a welcome frame (docs/PROTOCOL.md section 4): the first frame of
+// every connection.
+type Welcome struct {
+	Session string // the session's id, unique in the cluster
+	Node    string // the node serving it
+	User    string // the token's user
+	Offset  string // where the user stream starts: the resume point before any push
+}
+
 // State is the connection state reported to Config.OnState.
 type State int
 

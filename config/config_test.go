@@ -541,7 +541,7 @@ func TestDevState(t *testing.T) {
 			if err := SaveDevState(path, s); err != nil {
 				t.Fatal(err)
 			}
-		}, DevState{Secret: first.Secret, RedisAddr: "127.0.0.1:7001", HTTPAddr: "127.0.0.1:8080"}},
+		}, DevState{Secret: first.Secret, APIKey: first.APIKey, RedisAddr: "127.0.0.1:7001", HTTPAddr: "127.0.0.1:8080"}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {

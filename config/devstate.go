@@ -18,9 +18,26 @@ const envDevState = "HERALD_DEV_STATE"
 // DevState is what the embedded mode remembers between runs, so that tokens
 // minted by `herald token` keep working against a restarted `herald serve`.
 type DevState struct {
-	Secret    string `json:"secret"`
+	Secret string `json:"secret"`
+	// APIKey is the embedded node's key of POST /v1/publish when publish.api_key
+	// is not set; the node accepts it from loopback clients only.
+	APIKey    string `json:"api_key,omitempty"`
 	RedisAddr string `json:"redis_addr"`
 	HTTPAddr  string `json:"http_addr"`
+}
+
+// WithAPIKey returns s with an API key: its own, or a fresh random one when the
+// file was written before the key existed (the node saves it with the rest).
+func (s DevState) WithAPIKey() (DevState, error) {
+	if s.APIKey != "" {
+		return s, nil
+	}
+	key, err := randomHex(24)
+	if err != nil {
+		return s, fmt.Errorf("config: dev state: %w", err)
+	}
+	s.APIKey = key
+	return s, nil
 }
 
 // DevStatePath is $HERALD_DEV_STATE from environ, else
@@ -50,7 +67,9 @@ func LoadOrCreateDevState(path string) (DevState, error) {
 	if err != nil {
 		return DevState{}, fmt.Errorf("config: dev state: %w", err)
 	}
-	s = DevState{Secret: secret}
+	if s, err = (DevState{Secret: secret}).WithAPIKey(); err != nil {
+		return DevState{}, err
+	}
 	created, err := createDevState(path, s)
 	if err != nil || created {
 		return s, err

@@ -40,7 +40,7 @@ var keyTable = []keyDef{
 	{name: "redis.wait_timeout", def: time.Second, help: "how long one WAIT for redis.wait_replicas replicas may block", check: durRange(time.Millisecond, time.Minute)},
 	{name: "auth.hmac_secret", def: "", help: "HS256 token secret, at least 16 bytes; required unless the store is embedded", secret: true},
 	{name: "auth.allowed_origins", def: []string(nil), help: "allowed WebSocket Origin values, comma-separated (empty: any)"},
-	{name: "publish.api_key", def: "", help: "API key of POST /v1/publish (empty: endpoint off)", secret: true},
+	{name: "publish.api_key", def: "", help: "API key of POST /v1/publish (empty: endpoint off; in the embedded mode, a dev key answering loopback clients only)", secret: true},
 	{name: "history.size", def: 1000, help: "history entries kept per recipient", check: intMin(1)},
 	{name: "history.ttl", def: 24 * time.Hour, help: "how long an idle recipient's history is kept", check: durMin(1)},
 	{name: "history.topics", def: []string(nil), help: "other histories for some topics: PATTERN=SIZE or PATTERN=SIZE/TTL, comma-separated, the first match wins; SIZE 0 keeps none (live only: no stream, no resume)", check: each(topicHistory)},
@@ -72,10 +72,10 @@ var keyTable = []keyDef{
 	{name: "delivery.ack_timeout", def: time.Duration(0), help: "user pushes no device acked within this go to herald:undelivered (0: off)", check: durMin(0)},
 	{name: "directory.shards", def: 0, help: "session directory shards (0: GOMAXPROCS*4)", check: intMin(0)},
 	{name: "shutdown.timeout", def: 30 * time.Second, help: "drain deadline on SIGTERM", check: durMin(1)},
-	{name: "log.level", def: "info", help: "log level: debug, info, warn or error", check: oneOf("debug", "info", "warn", "error")},
+	{name: "log.level", def: "info", help: "log level: debug (adds a line per session opened or closed and per refused handshake), info, warn or error", check: oneOf("debug", "info", "warn", "error")},
 	{name: "memory.idle_trim", def: 10 * time.Second, help: "return the heap's free memory to the OS at the end of every such interval without pushes or session changes (0: leave it to the Go runtime)", check: durMin(0)},
 	{name: "debug.pprof_addr", def: "", help: "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (empty: off; never expose it)", check: optional(hostPort)},
-	{name: "log.format", def: "text", help: "log format: text or json", check: oneOf("text", "json")},
+	{name: "log.format", def: "text", help: "log format: text (key=value lines) or json (one object per line)", check: oneOf("text", "json")},
 }
 
 // KeyInfo describes one configuration key for docs and `herald config --keys`.
@@ -113,6 +113,15 @@ const envPrefix = "HERALD_"
 // a double underscore nests because single ones occur inside key names.
 func envName(key string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__"))
+}
+
+// keyNames lists every key's name, in table order.
+func keyNames() []string {
+	out := make([]string, len(keyTable))
+	for i, d := range keyTable {
+		out[i] = d.name
+	}
+	return out
 }
 
 func lookupKey(name string) (keyDef, bool) {

@@ -66,7 +66,7 @@ func Load(args, environ []string) (Config, error) {
 // Load does what the package-level Load does, with this Loader's flag set.
 func (l *Loader) Load(args, environ []string) (Config, error) {
 	if err := l.fs.Parse(args); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+		return Config{}, fmt.Errorf("config: %w%s", err, didYouMean(l.fs, err))
 	}
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
@@ -212,6 +212,9 @@ func unknown(e entry) error {
 		if _, known := lookupKey(head + "." + tail); known {
 			hint = "; use a double underscore between section and key: " + envName(head+"."+tail)
 		}
+	}
+	if hint == "" {
+		hint = didYouMeanKey(e.key)
 	}
 	return fmt.Errorf("config: unknown key %s (from %s)%s", e.key, e.from, hint)
 }

@@ -16,6 +16,7 @@
 //	publish.go            POST /v1/publish
 //	health.go             /healthz and /readyz
 //	reply.go              the JSON answers
+//	logs.go               the log lines: sessions, refused handshakes, net/http's own
 //	metrics.go            the gateway's counters
 //
 // # Goroutines, and who stops them

@@ -15,6 +15,8 @@ import (
 // the connection's read goroutine, which must never block for long.
 type events struct {
 	metrics *Metrics
+	log     *slog.Logger
+	node    string
 }
 
 // alive notes a sign of life from the client. It only stores the time: a read
@@ -40,6 +42,9 @@ func (e *events) OnClose(c *gws.Conn, err error) {
 	}
 	if h := handleOf(c); h != nil {
 		h.PeerClosed()
+	}
+	if st, ok := c.Session().(*handleStorage); ok && st.sock != nil {
+		e.logClosed(st.sock, err)
 	}
 }
 

@@ -25,27 +25,34 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit runs the checks in a fixed order (the handshake limit first, as the
-// cheapest) and answers a refusal itself; each refusal counts by status.
+// cheapest; then whether this is a WebSocket upgrade at all) and answers a
+// refusal itself; each refusal counts by status.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) (actors.SessionSpec, bool) {
 	if s.limiter != nil && !s.limiter.allow(r, time.Now()) {
 		s.deps.Metrics.HandshakesLimited.Inc()
-		s.deps.Metrics.Refused.WithLabelValues("429").Inc()
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "too many handshakes from this address; retry later")
-		return actors.SessionSpec{}, false
+		return s.refuse(w, r, http.StatusTooManyRequests, "too many handshakes from this address; retry later")
+	}
+	if status, reason := upgradeRefusal(w.Header(), r); status != 0 {
+		return s.refuse(w, r, status, reason)
 	}
 	if !s.originAllowed(r.Header.Get("Origin")) {
-		s.deps.Metrics.Refused.WithLabelValues("403").Inc()
-		writeError(w, http.StatusForbidden, "origin not allowed")
-		return actors.SessionSpec{}, false
+		return s.refuse(w, r, http.StatusForbidden, "origin not allowed")
 	}
 	spec, status, err := s.sessionSpec(r)
 	if err != nil {
-		s.deps.Metrics.Refused.WithLabelValues(strconv.Itoa(status)).Inc()
-		writeError(w, status, err.Error())
-		return actors.SessionSpec{}, false
+		return s.refuse(w, r, status, err.Error())
 	}
 	return spec, true
+}
+
+// refuse answers a handshake with status and a JSON reason, counts it by status
+// and logs it (at debug).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) (actors.SessionSpec, bool) {
+	s.deps.Metrics.Refused.WithLabelValues(strconv.Itoa(status)).Inc()
+	s.logRefused(r, status, reason)
+	writeError(w, status, reason)
+	return actors.SessionSpec{}, false
 }
 
 // upgrade hijacks the connection, answers the WebSocket handshake and opens the
@@ -68,7 +75,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, spec actors.Ses
 	if err != nil {
 		return // gws answered the request already
 	}
-	sock := &socket{c: conn, dc: dc, idleTimeout: s.cfg.PingTimeout, metrics: s.deps.Metrics}
+	sock := &socket{c: conn, dc: dc, idleTimeout: s.cfg.PingTimeout, metrics: s.deps.Metrics,
+		info: sessionInfo{id: spec.ID, user: spec.User, device: spec.Device, remote: r.RemoteAddr}}
 	sock.lastSeen.Store(time.Now().UnixNano())
 	h, err := s.deps.Sessions.Open(spec, sock)
 	if err != nil {
@@ -83,6 +91,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, spec actors.Ses
 		st.sock = sock
 	}
 	conn.Session().Store(handleKey, h)
+	s.logOpened(sock.info)
 	go conn.ReadLoop() // a fresh goroutine: its stack stays small, not the HTTP handler's
 }
 
@@ -127,6 +136,43 @@ func (s *Server) originAllowed(origin string) bool {
 	for _, o := range s.cfg.AllowedOrigins {
 		if o == "*" || strings.EqualFold(o, origin) {
 			return true
+		}
+	}
+	return false
+}
+
+// upgradeRefusal checks the request is a WebSocket upgrade before anything else is
+// asked of it, and returns the status and reason to refuse it with (0 if it is
+// one), setting the headers RFC 6455 4.2.2 asks for. gws would refuse a plain GET
+// (a browser opening the URL, curl) with a bare "websocket version not
+// supported", and only after the token check had answered 401 to it.
+func upgradeRefusal(h http.Header, r *http.Request) (int, string) {
+	const expects = "this endpoint expects a WebSocket upgrade"
+	switch {
+	case r.Method != http.MethodGet:
+		h.Set("Allow", http.MethodGet)
+		return http.StatusMethodNotAllowed, expects + " (GET with Upgrade: websocket)"
+	case !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || !headerHasToken(r.Header, "Connection", "upgrade"):
+		h.Set("Upgrade", "websocket")
+		h.Set("Connection", "Upgrade")
+		return http.StatusUpgradeRequired, expects
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		h.Set("Sec-WebSocket-Version", "13")
+		return http.StatusUpgradeRequired, expects + " of version 13 (Sec-WebSocket-Version: 13)"
+	case r.Header.Get("Sec-WebSocket-Key") == "":
+		return http.StatusBadRequest, expects + ": Sec-WebSocket-Key is missing"
+	}
+	return 0, ""
+}
+
+// headerHasToken reports whether the comma-separated header name lists token, in
+// any case ("Connection: keep-alive, Upgrade" does).
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
 		}
 	}
 	return false

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
@@ -31,6 +32,10 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	if s.cfg.PublishLoopbackOnly && !fromLoopback(r) {
+		writeError(w, http.StatusForbidden, "the embedded mode's API key answers only clients on this machine; set publish.api_key to publish from elsewhere")
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(bearerKey(r)), []byte(s.cfg.PublishAPIKey)) != 1 {
@@ -100,4 +105,13 @@ func bearerKey(r *http.Request) string {
 		return ""
 	}
 	return strings.TrimSpace(key)
+}
+
+// fromLoopback reports whether the request came from this machine, as the dev
+// endpoints of gateway/web check it: the embedded mode listens on every
+// interface, and its keys are for trying Herald out on one machine.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	ip := net.ParseIP(host)
+	return err == nil && ip != nil && ip.IsLoopback()
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -164,5 +165,35 @@ func TestPublishAccepted(t *testing.T) {
 		if g.To != w.To || g.Topic != w.Topic || string(g.Data) != string(w.Data) || g.ID != w.ID || g.From != w.From || g.TTL != w.TTL {
 			t.Errorf("publication %d: %+v, want %+v", i, g, w)
 		}
+	}
+}
+
+// With PublishLoopbackOnly (the embedded mode's dev key) the key works from this
+// machine only: any other address gets 403 before the key is looked at.
+func TestPublishLoopbackOnly(t *testing.T) {
+	pub := &fakePublisher{result: func(streams.Publication) (string, error) { return "1-0", nil }}
+	cfg := testConfig()
+	cfg.PublishAPIKey, cfg.PublishLoopbackOnly = testAPIKey, true
+	s := New(cfg, Deps{Publisher: pub, Log: quietLog()})
+	for _, tt := range []struct {
+		remote string
+		status int
+	}{
+		{"127.0.0.1:5000", 202}, {"[::1]:5000", 202}, {"192.0.2.7:5000", 403}, {"[2001:db8::1]:5000", 403}, {"bogus", 403},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/v1/publish", strings.NewReader(`{"to":"alice","data":1}`))
+		req.RemoteAddr = tt.remote
+		req.Header.Set("Authorization", "Bearer "+testAPIKey)
+		rec := httptest.NewRecorder()
+		s.servePublish(rec, req)
+		if rec.Code != tt.status {
+			t.Errorf("from %s: %d %s, want %d", tt.remote, rec.Code, rec.Body, tt.status)
+		}
+		if tt.status == 403 && !strings.Contains(rec.Body.String(), "publish.api_key") {
+			t.Errorf("from %s: reason %s, want it to name publish.api_key", tt.remote, rec.Body)
+		}
+	}
+	if n := len(pub.calls()); n != 2 {
+		t.Fatalf("%d publications, want the 2 from loopback", n)
 	}
 }

@@ -21,16 +21,19 @@ import (
 
 // Config tunes the gateway.
 type Config struct {
-	Node             string
-	AllowedOrigins   []string // empty: any
-	PublishAPIKey    string   // empty: POST /v1/publish is off
-	WriteTimeout     time.Duration
-	HandshakeTimeout time.Duration
-	PingTimeout      time.Duration
-	ReadBufferSize   int
-	MaxFrameBytes    int
-	MaxPayloadBytes  int
-	HandshakesPerIP  int // per second; 0 = no limit
+	Node           string
+	AllowedOrigins []string // empty: any
+	PublishAPIKey  string   // empty: POST /v1/publish is off
+	// PublishLoopbackOnly keeps POST /v1/publish to clients on this machine: the
+	// key is the embedded mode's dev key, printed at start and kept in a file.
+	PublishLoopbackOnly bool
+	WriteTimeout        time.Duration
+	HandshakeTimeout    time.Duration
+	PingTimeout         time.Duration
+	ReadBufferSize      int
+	MaxFrameBytes       int
+	MaxPayloadBytes     int
+	HandshakesPerIP     int // per second; 0 = no limit
 }
 
 // Sessions opens session actors.
@@ -85,7 +88,7 @@ func New(cfg Config, deps Deps) *Server {
 		ReadHeaderTimeout: cfg.HandshakeTimeout, // gws's own server has no such deadline (slowloris)
 		ReadTimeout:       cfg.HandshakeTimeout + 30*time.Second,
 		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelWarn),
+		ErrorLog:          httpErrorLog(deps.Log),
 		ConnState:         s.trackConn,
 		ConnContext:       s.connContext,
 	}
@@ -94,7 +97,7 @@ func New(cfg Config, deps Deps) *Server {
 
 // newUpgrader configures gws for the connections serveWS upgrades.
 func newUpgrader(cfg Config, deps Deps) *gws.Upgrader {
-	return gws.NewUpgrader(&events{metrics: deps.Metrics}, &gws.ServerOption{
+	return gws.NewUpgrader(&events{metrics: deps.Metrics, log: deps.Log, node: cfg.Node}, &gws.ServerOption{
 		ReadBufferSize:     cfg.ReadBufferSize,
 		ReadMaxPayloadSize: cfg.MaxFrameBytes,
 		HandshakeTimeout:   cfg.HandshakeTimeout,

@@ -19,7 +19,11 @@ type socket struct {
 	dc          *deadlineConn
 	idleTimeout time.Duration // gateway.ping_timeout
 	metrics     *Metrics
+	info        sessionInfo // for the log lines; set before the session opens
 	mu          sync.Mutex
+	sentCode    uint16 // under mu: the code of our close frame, 0 until one is sent
+	sentReason  string
+	idle        atomic.Bool            // Ping closed the connection: the client was silent
 	closing     atomic.Bool            // our close frame is sent
 	lastSeen    atomic.Int64           // unix ns of the client's last frame of any kind
 	pong        atomic.Pointer[[]byte] // the payload of the ping to answer next
@@ -54,6 +58,7 @@ var errIdle = errors.New("gateway: client silent for the ping timeout")
 func (s *socket) Ping() error {
 	if time.Since(time.Unix(0, s.lastSeen.Load())) > s.idleTimeout {
 		s.metrics.IdleClosed.Inc()
+		s.idle.Store(true)
 		_ = s.c.NetConn().Close() // the read loop ends, and OnClose tears down
 		return errIdle
 	}
@@ -104,6 +109,7 @@ func (s *socket) Close(code uint16, reason string) {
 		s.mu.Unlock()
 		return
 	}
+	s.sentCode, s.sentReason = code, reason
 	s.dc.pin(time.Now().Add(closeWriteTimeout))
 	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
 	err := s.c.WriteMessage(gws.OpcodeCloseConnection, append(payload, reason...))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -41,7 +42,7 @@ func (l *partitionLoop) deadLetter(ctx context.Context, dead []deadLetter) error
 	ids := make([]string, len(dead))
 	for i, d := range dead {
 		ids[i] = d.id
-		l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
+		l.deadLettered(d)
 	}
 	if err := l.rdb.XAck(ctx, l.stream, groupRouter, ids...).Err(); err != nil {
 		l.metrics.RedisErrors.WithLabelValues("ack").Inc()
@@ -55,5 +56,24 @@ func dlqArgs(keys Keys, maxLen int, stream string, d deadLetter) *redis.XAddArgs
 	return &redis.XAddArgs{
 		Stream: keys.DeadLetters(), MaxLen: int64(maxLen), Approx: true,
 		Values: []any{"reason", d.reason, "entry", string(entry), "stream", stream, "id", d.id},
+	}
+}
+
+// deadLettered logs d, stored in the dead-letter stream, and counts it (in this
+// order, so that a count read says its line was handled).
+func (l *partitionLoop) deadLettered(d deadLetter) {
+	logDeadLetter(l.log.log, l.stream, d)
+	l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
+}
+
+// logDeadLetter says at info which entry of stream went to the dead letters and
+// why: the metric counts them by class, the line names the entry for whoever
+// looks into it. A flood of bad entries is limited by the node's logger
+// (internal/loglimit), so it is logged per entry.
+func logDeadLetter(log *slog.Logger, stream string, d deadLetter) {
+	ctx := context.Background()
+	if log.Enabled(ctx, slog.LevelInfo) {
+		log.LogAttrs(ctx, slog.LevelInfo, "dead letter", slog.String("stream", stream), slog.String("id", d.id),
+			slog.String("reason", d.reason))
 	}
 }

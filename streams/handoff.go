@@ -157,7 +157,7 @@ func (l *partitionLoop) ackDeadLetters(ctx context.Context, dead []deadLetter) [
 	for _, d := range dead {
 		if d.add != nil && d.add.Err() == nil {
 			ids = append(ids, d.id)
-			l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
+			l.deadLettered(d)
 		}
 	}
 	if len(ids) > 0 {
@@ -260,25 +260,28 @@ func (h *handOff) refusedForGood() bool {
 // everyone). The node's sessions miss the push live; the dead letter says so.
 func (l *partitionLoop) deadLetterWrites(ctx context.Context, h *handOff) error {
 	pipe := l.rdb.Pipeline()
-	n := 0
+	var dead []deadLetter
 	for i := range h.pushes {
 		p := &h.pushes[i]
 		for _, w := range p.writes {
 			reason := fmt.Sprintf("hand-off to node %s refused %d times: %v", w.node, h.tries, w.cmd.Err())
-			d := deadLetter{id: p.push.ID, fields: map[string]any{"to": p.push.Recipient.String(), "offset": p.push.Offset.String()}, reason: reason}
+			d := deadLetter{id: p.push.ID, fields: map[string]any{"to": p.push.Recipient.String(), "offset": p.push.Offset.String()},
+				reason: reason, class: "handoff_refused"}
 			pipe.XAdd(ctx, dlqArgs(l.keys, l.cfg.DLQMaxLen, l.stream, d))
-			n++
+			dead = append(dead, d)
 		}
 		p.writes, p.await = nil, nil
 	}
-	if n == 0 {
+	if len(dead) == 0 {
 		return nil
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		l.metrics.RedisErrors.WithLabelValues("dead_letter").Inc()
 		return fmt.Errorf("streams: dead-letter refused hand-offs: %w", err)
 	}
-	l.metrics.DeadLetters.WithLabelValues("handoff_refused").Add(float64(n))
+	for _, d := range dead {
+		l.deadLettered(d)
+	}
 	return nil
 }
 
@@ -299,7 +302,7 @@ func (p *pendingPush) keepFailed() int {
 func (l *partitionLoop) handedOff(h *handOff) {
 	l.toAck = append(l.toAck, h.ack...)
 	for _, d := range h.dead {
-		l.metrics.DeadLetters.WithLabelValues(d.class).Inc()
+		l.deadLettered(d)
 	}
 	l.metrics.PushesIn.Add(float64(h.routed))
 	if h.failed > 0 {

@@ -313,6 +313,7 @@ func (in *Inbox) deadLetter(ctx context.Context, m redis.XMessage, reason error)
 		in.metrics.RedisErrors.WithLabelValues("dead_letter").Inc()
 		return fmt.Errorf("streams: dead-letter inbox entry: %w", err)
 	}
+	logDeadLetter(in.log.log, in.stream, d)
 	in.metrics.InboxBad.Inc()
 	in.metrics.DeadLetters.WithLabelValues("bad_inbox_entry").Inc()
 	return nil

@@ -13,21 +13,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-const usage = `herald: a WebSocket push engine over Redis Streams
-
-Usage:
-  herald [serve] [flags]          run a node (default: embedded store, single node)
-  herald token --user ID [--ttl 1h] [--device D] [--topics a,b]
-                                  print a signed token for trying things out
-  herald publish --to ID DATA     append a push to the ingress stream (or --topic NAME)
-  herald config [flags]           print the effective configuration, secrets masked
-  herald bench <scenario> [flags] measure a node or cluster (herald bench help)
-  herald help [command]           this text, or a command's flags
-
-Every command takes the configuration flags (herald config --keys lists them);
-see README.md.
-`
-
 func main() {
 	execWithSmallStacks(os.Args[1:])
 	logging.Disable() // go-redis would print every failed dial; we count and rate-limit our own
@@ -39,13 +24,15 @@ func main() {
 // run dispatches a command line; it returns the exit code.
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
 	cmd, rest := "serve", args
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+	if len(args) > 0 && (isHelp(args[0]) || len(args[0]) > 0 && args[0][0] != '-') {
 		cmd, rest = args[0], args[1:]
 	}
 	var err error
 	switch cmd {
 	case "serve":
-		err = serve(ctx, rest, environ, stderr)
+		err = serve(ctx, rest, environ, stdout, stderr)
+	case "listen":
+		err = listen(ctx, rest, environ, stdout, stderr)
 	case "token":
 		err = token(rest, environ, stdout)
 	case "publish":
@@ -54,8 +41,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		err = showConfig(rest, environ, stdout)
 	case "bench":
 		err = benchCmd(ctx, rest, environ, stdout, stderr)
-	case "help", "-h", "--help":
-		if len(rest) == 1 && rest[0] != "help" {
+	case "help", "-h", "--help", "-help":
+		if len(rest) == 1 && !isHelp(rest[0]) {
 			return run(ctx, []string{rest[0], "--help"}, environ, stdout, stderr)
 		}
 		fmt.Fprint(stdout, usage)

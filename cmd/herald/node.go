@@ -37,6 +37,9 @@ type nodeOptions struct {
 	redis    redis.UniversalClient    // default: connect per cfg.Redis
 	demo     bool                     // embedded mode: the demo page at / and the dev endpoints
 	embedded bool                     // the embedded store: no Redis checks
+	// devAPIKey, when set, is the key of POST /v1/publish, from loopback clients
+	// only: the embedded mode's, when publish.api_key is not set.
+	devAPIKey string
 	// redisCheckEvery is how often the eviction policy is read again (default 1 min).
 	redisCheckEvery time.Duration
 }
@@ -92,7 +95,7 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 		var err error
 		if ln, err = net.Listen("tcp", cfg.Server.Addr); err != nil {
 			n.closeRedis()
-			return nil, fmt.Errorf("herald: listen on %s: %w", cfg.Server.Addr, err)
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
 		}
 	}
 	n.ln = ln
@@ -222,8 +225,13 @@ func (n *node) wireDelivery(w wiring) {
 // wireGateway builds the HTTP side.
 func (n *node) wireGateway(opts nodeOptions, w wiring) {
 	cfg := n.cfg
+	apiKey := cfg.Publish.APIKey
+	if apiKey == "" {
+		apiKey = opts.devAPIKey
+	}
 	n.gw = gateway.New(gateway.Config{
-		Node: cfg.Node.ID, AllowedOrigins: cfg.Auth.AllowedOrigins, PublishAPIKey: cfg.Publish.APIKey,
+		Node: cfg.Node.ID, AllowedOrigins: cfg.Auth.AllowedOrigins,
+		PublishAPIKey: apiKey, PublishLoopbackOnly: apiKey != cfg.Publish.APIKey,
 		WriteTimeout: cfg.Gateway.WriteTimeout, HandshakeTimeout: cfg.Gateway.HandshakeTimeout,
 		PingTimeout: cfg.Gateway.PingTimeout, ReadBufferSize: cfg.Gateway.ReadBufferSize,
 		MaxFrameBytes: cfg.Limits.MaxFrameBytes, MaxPayloadBytes: cfg.Limits.MaxPayloadBytes,
@@ -271,7 +279,7 @@ func (n *node) stop(ctx context.Context) error {
 	var errs []error
 	add := func(step string, err error) {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("herald: stop %s: %w", step, err))
+			errs = append(errs, fmt.Errorf("stop %s: %w", step, err))
 		}
 	}
 	n.trim.Stop()

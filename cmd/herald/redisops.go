@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/herald-push/herald/streams"
 )
@@ -29,7 +28,7 @@ func (n *node) verifyRedis(ctx context.Context) error {
 		return nil
 	}
 	if err := n.check.Verify(ctx); err != nil {
-		return fmt.Errorf("herald: %w", err)
+		return err // run prefixes "herald:"
 	}
 	n.check.Start()
 	return nil

@@ -9,8 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/herald-push/herald/config"
 	"github.com/herald-push/herald/gateway/auth"
 	"github.com/herald-push/herald/streams"
@@ -26,7 +24,8 @@ func token(args, environ []string, stdout io.Writer) error {
 	topics := fs.StringSlice("topics", nil, "topics the session is subscribed to from the start")
 	cfg, err := l.Load(args, environ)
 	if err != nil {
-		return helpOr(err, stdout, "herald token --user ID [--ttl 1h] [--device NAME]", fs)
+		return helpOr(err, stdout, "herald token --user ID [--ttl 1h] [--device NAME] [--topics a,b]",
+			"Prints an HS256 token for user ID, signed with auth.hmac_secret, or in the\nembedded mode with the dev secret herald serve uses.", l)
 	}
 	if *user == "" {
 		return errors.New("token: --user is required")
@@ -75,7 +74,8 @@ func publish(ctx context.Context, args, environ []string, stdout io.Writer) erro
 	ttl := fs.Int64("ttl", 0, "seconds after which the message is neither delivered nor replayed")
 	cfg, err := l.Load(args, withPlaceholderSecret(environ))
 	if err != nil {
-		return helpOr(err, stdout, "herald publish (--to ID | --topic NAME) DATA", fs)
+		return helpOr(err, stdout, "herald publish (--to ID | --topic NAME) [--id ID] [--from ID] DATA",
+			"Appends one push with DATA (a JSON value) to the ingress stream and prints the\nentry id. Without redis.addr it finds the embedded node herald serve runs.", l)
 	}
 	data := fs.Args()
 	if len(data) != 1 {
@@ -105,7 +105,11 @@ func publish(ctx context.Context, args, environ []string, stdout io.Writer) erro
 	return nil
 }
 
-// withPlaceholderSecret lets publish load a configuration for a real Redis without
+// placeholderSecret stands for "no auth.hmac_secret given" where a command loads
+// a configuration for a real Redis without needing the secret.
+const placeholderSecret = "unused-by-herald-publish"
+
+// withPlaceholderSecret lets publish and listen load a configuration for a real Redis without
 // the token secret, which publishing does not use.
 func withPlaceholderSecret(environ []string) []string {
 	for _, kv := range environ {
@@ -113,7 +117,7 @@ func withPlaceholderSecret(environ []string) []string {
 			return environ
 		}
 	}
-	return append(environ[:len(environ):len(environ)], "HERALD_AUTH__HMAC_SECRET=unused-by-herald-publish")
+	return append(environ[:len(environ):len(environ)], "HERALD_AUTH__HMAC_SECRET="+placeholderSecret)
 }
 
 func embeddedAddr(environ []string) (string, error) {
@@ -139,7 +143,8 @@ func showConfig(args, environ []string, stdout io.Writer) error {
 	parts := l.Flags().Bool("partitions", false, "list the ingress stream of each partition (streams.partitions) instead")
 	cfg, err := l.Load(args, environ)
 	if err != nil {
-		return helpOr(err, stdout, "herald config [--keys] [flags]", l.Flags())
+		return helpOr(err, stdout, "herald config [--keys | --partitions] [flags]",
+			"Prints the effective configuration as YAML, secrets masked.", l)
 	}
 	if *parts {
 		k := streams.NewKeys(cfg.Redis.Prefix, cfg.Streams.Partitions)
@@ -161,12 +166,5 @@ func showConfig(args, environ []string, stdout io.Writer) error {
 		return err
 	}
 	_, err = stdout.Write(out)
-	return err
-}
-
-func helpOr(err error, w io.Writer, use string, fs *pflag.FlagSet) error {
-	if errors.Is(err, pflag.ErrHelp) {
-		fmt.Fprintf(w, "Usage: %s\n\n%s", use, fs.FlagUsages())
-	}
 	return err
 }
