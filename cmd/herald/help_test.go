@@ -40,7 +40,7 @@ func TestHelpOfACommandShowsItsOwnFlags(t *testing.T) {
 		{[]string{"token", "--help"}, []string{"--user", "--ttl", "--device", "--topics"}},
 		{[]string{"listen", "--help"}, []string{"--user", "--since", "--topic", "--device", "--ack", "--token", "--url"}},
 		{[]string{"help", "listen"}, []string{"--user", "--since"}},
-		{[]string{"config", "-h"}, []string{"--keys", "--partitions"}},
+		{[]string{"config", "-h"}, []string{"--keys", "--partitions", "--reference"}},
 		{[]string{"serve", "--help"}, nil},
 	}
 	for _, tt := range tests {

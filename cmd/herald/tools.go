@@ -136,15 +136,20 @@ func embeddedAddr(environ []string) (string, error) {
 }
 
 // showConfig prints the effective configuration, secrets masked; --keys lists every
-// key with its default, environment variable and flag.
+// key with its default, environment variable and flag, and --reference prints
+// docs/CONFIGURATION.md.
 func showConfig(args, environ []string, stdout io.Writer) error {
 	l := config.NewLoader("herald config")
 	keys := l.Flags().Bool("keys", false, "list every configuration key instead")
 	parts := l.Flags().Bool("partitions", false, "list the ingress stream of each partition (streams.partitions) instead")
+	ref := l.Flags().Bool("reference", false, "print the configuration reference, docs/CONFIGURATION.md, as Markdown instead")
 	cfg, err := l.Load(args, environ)
 	if err != nil {
-		return helpOr(err, stdout, "herald config [--keys | --partitions] [flags]",
+		return helpOr(err, stdout, "herald config [--keys | --partitions | --reference] [flags]",
 			"Prints the effective configuration as YAML, secrets masked.", l)
+	}
+	if *ref {
+		return config.Reference(stdout)
 	}
 	if *parts {
 		k := streams.NewKeys(cfg.Redis.Prefix, cfg.Streams.Partitions)
