@@ -144,7 +144,7 @@ func (d *devMode) announce(log *slog.Logger, w io.Writer, jsonLogs bool, httpAdd
 // what it does.
 func tryCommands(httpAddr, apiKey string) [][2]string {
 	try := [][2]string{
-		{"http://" + httpAddr + "/", "the demo page"},
+		{"http://" + httpAddr + "/?user=alice&auto=1", "the demo page, signed in as alice and subscribed to news without a click"},
 		{"herald listen --user alice", "print alice's frames as JSON lines"},
 		{`herald publish --to alice '{"text":"hi"}'`, "publish a push to alice"},
 	}

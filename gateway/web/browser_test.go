@@ -74,6 +74,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("reconnect_after_node_restart", env.testReconnectAfterRestart)
 	t.Run("reconnect_after_drain_1001", env.testReconnectAfterDrain)
 	t.Run("demo_page", env.testDemoPage)
+	t.Run("demo_auto", env.testDemoAuto)
 }
 
 type env struct {

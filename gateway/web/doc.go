@@ -1,6 +1,8 @@
 // Package web serves Herald's browser side: the JavaScript client at /herald.js
 // (always) and, in the embedded mode only, a demo page at / with the two dev
-// endpoints it needs, POST /dev/token and POST /dev/publish.
+// endpoints it needs, POST /dev/token and POST /dev/publish. The page takes
+// ?user=NAME, ?auto=1 (sign in, subscribe to ?topic=, default news, and publish a
+// greeting there, all without a click) and ?ws=URL (another node's /ws).
 //
 // The files are embedded in the binary (static/ and demo/); nothing is built.
 // static/ is also the npm package @herald/client (package.json, herald.js,

@@ -6,6 +6,12 @@ import { Herald } from "/herald.js";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const wsURL = params.get("ws") || undefined; // default: /ws of this origin
+// ?auto=1 signs in as ?user= (or the last user), subscribes to ?topic= (comma-separated,
+// default news) and publishes a greeting there, without a click: a link that shows
+// the page working.
+const auto = params.get("auto") === "1";
+const autoTopics = (params.get("topic") || "news").split(",").map((t) => t.trim()).filter(Boolean);
+const NAME = /^[A-Za-z0-9_.:@-]{1,128}$/; // user and topic names (docs/PROTOCOL.md)
 
 let herald = null;
 let user = "";
@@ -159,10 +165,10 @@ $("publish-form").addEventListener("submit", async (e) => {
   }
 });
 
-$("subscribe-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const topic = $("topic").value.trim();
-  if (!herald || herald.topics.has(topic)) return;
+// subscribeTo adds a topic chip and subscribes; it resolves true once subscribed,
+// false when the node refused or the topic was already there.
+function subscribeTo(topic) {
+  if (!herald || herald.topics.has(topic)) return Promise.resolve(false);
   const li = document.createElement("li");
   const x = document.createElement("button");
   x.type = "button";
@@ -174,11 +180,39 @@ $("subscribe-form").addEventListener("submit", (e) => {
   };
   li.append(topic, x);
   $("topics").append(li);
-  herald.subscribe(topic).catch((err) => {
-    log(`subscribe ${topic}: ${err.code}: ${err.reason}`, "error");
-  });
+  return herald.subscribe(topic).then(
+    () => true,
+    (err) => {
+      log(`subscribe ${topic}: ${err.code}: ${err.reason}`, "error");
+      return false;
+    },
+  );
+}
+
+$("subscribe-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  subscribeTo($("topic").value.trim());
   $("topic").value = "";
 });
+
+// autoStart is ?auto=1: sign in, subscribe, and greet the first topic subscribed (or,
+// when none is, the user), so that a push shows without a click.
+async function autoStart() {
+  const name = $("user").value.trim();
+  if (!NAME.test(name)) return; // the sign-in form stays, with the bad name in it
+  signIn(name);
+  const topics = autoTopics.filter((t) => NAME.test(t));
+  const ok = await Promise.all(topics.map(subscribeTo));
+  const subscribed = topics.filter((_, i) => ok[i]);
+  const to = subscribed.length ? { topic: subscribed[0] } : { to: name };
+  const data = { text: `${name} is here: this page signed in and subscribed by itself (auto=1)` };
+  try {
+    await postJSON("/dev/publish", { ...to, data, from: name });
+    log(`auto=1: signed in as ${name}, subscribed to ${subscribed.join(", ") || "no topic"}, published a greeting`);
+  } catch (err) {
+    log(`auto=1: greeting not published: ${err.message}`, "error");
+  }
+}
 
 $("drop").addEventListener("click", () => {
   log("dropping the connection; the client reconnects with since");
@@ -195,3 +229,4 @@ $("signout").addEventListener("click", signOut);
 
 $("user").value = params.get("user") || localStorage.getItem("herald-demo-user") || "alice";
 window.heraldDemo = { get client() { return herald; } }; // for the console and the tests
+if (auto) autoStart();
