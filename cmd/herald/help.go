@@ -22,6 +22,7 @@ Commands:
   token    print a signed token for trying things out
   publish  append a push to the ingress stream
   config   print the effective configuration, secrets masked
+  health   exit 0 when a node's /readyz answers 200 (the container's health check)
   bench    measure a node or cluster (herald bench help)
   help     this text; herald help <command> shows a command's flags
 

@@ -21,7 +21,7 @@ func TestHelpListsTheCommandsFirst(t *testing.T) {
 		if cmds < 0 || cmds > 200 || strings.Contains(text, "--redis.prefix") {
 			t.Fatalf("herald %v does not start with the commands, or lists every key:\n%s", args, text)
 		}
-		for _, c := range []string{"serve", "listen", "token", "publish", "config", "bench", "herald config --keys"} {
+		for _, c := range []string{"serve", "listen", "token", "publish", "config", "health", "bench", "herald config --keys"} {
 			if !strings.Contains(text, c) {
 				t.Errorf("herald %v does not mention %q", args, c)
 			}
@@ -41,6 +41,7 @@ func TestHelpOfACommandShowsItsOwnFlags(t *testing.T) {
 		{[]string{"listen", "--help"}, []string{"--user", "--since", "--topic", "--device", "--ack", "--token", "--url"}},
 		{[]string{"help", "listen"}, []string{"--user", "--since"}},
 		{[]string{"config", "-h"}, []string{"--keys", "--partitions", "--reference"}},
+		{[]string{"health", "--help"}, []string{"--url", "--timeout"}},
 		{[]string{"serve", "--help"}, nil},
 	}
 	for _, tt := range tests {

@@ -39,6 +39,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		err = publish(ctx, rest, environ, stdout)
 	case "config":
 		err = showConfig(rest, environ, stdout)
+	case "health":
+		err = health(ctx, rest, environ, stdout)
 	case "bench":
 		err = benchCmd(ctx, rest, environ, stdout, stderr)
 	case "help", "-h", "--help", "-help":
