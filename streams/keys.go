@@ -88,7 +88,7 @@ func (k Keys) IngressFor(r wire.Recipient) string { return k.Ingress(k.Partition
 
 // Partition maps a recipient to its ingress partition: FNV-1a (32 bit) of
 // "u:<id>" or "t:<name>", modulo the partition count. Publishers that use more than
-// one partition must use the same function (documented in README.md).
+// one partition must use the same function (documented in docs/OPERATIONS.md §4).
 func (k Keys) Partition(r wire.Recipient) int {
 	if k.partitions == 1 {
 		return 0

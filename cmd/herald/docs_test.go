@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -45,4 +47,32 @@ func firstDifference(got, want string) string {
 		}
 	}
 	return "they differ"
+}
+
+// The fuzz targets docs/TESTING.md lists are the ones scripts/test.sh runs.
+func TestTestingDocListsTheFuzzTargets(t *testing.T) {
+	script, err := os.ReadFile("../../scripts/test.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/TESTING.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In the script: ./pkg:FuzzName; in the doc's table: | `FuzzName` | `./pkg` |.
+	var run, listed []string
+	for _, m := range regexp.MustCompile(`(\./[a-z/]+):(Fuzz\w+)`).FindAllStringSubmatch(string(script), -1) {
+		run = append(run, m[2]+" "+m[1])
+	}
+	for _, m := range regexp.MustCompile("\\| `(Fuzz\\w+)` \\| `(\\./[a-z/]+)` \\|").FindAllStringSubmatch(string(doc), -1) {
+		listed = append(listed, m[1]+" "+m[2])
+	}
+	if len(run) == 0 {
+		t.Fatal("no fuzz targets found in scripts/test.sh")
+	}
+	slices.Sort(run)
+	slices.Sort(listed)
+	if !slices.Equal(run, listed) {
+		t.Fatalf("docs/TESTING.md lists the fuzz targets\n  %v\nscripts/test.sh runs\n  %v", listed, run)
+	}
 }
