@@ -137,3 +137,19 @@ func nonLoopbackIP() net.IP {
 	}
 	return nil
 }
+
+// The start banner shows each way to publish, with the embedded store's address
+// in a redis-cli line a backend developer can paste.
+func TestTryCommandsNameEveryWayToPublish(t *testing.T) {
+	var all []string
+	for _, c := range tryCommands("127.0.0.1:8080", "127.0.0.1:6399", "k3y") {
+		all = append(all, c[0])
+	}
+	got := strings.Join(all, "\n")
+	for _, want := range []string{"herald listen --user alice", "herald publish --to alice",
+		"redis-cli -h 127.0.0.1 -p 6399 XADD herald:in '*' to alice data", "Bearer k3y", "/?user=alice&auto=1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the banner lacks %q:\n%s", want, got)
+		}
+	}
+}

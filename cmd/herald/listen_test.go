@@ -109,6 +109,13 @@ func TestListenToTheEmbeddedNode(t *testing.T) {
 	e.publish(t, "--topic", "news", `{"n":2}`)
 	waitLine(t, out, func(f frame) bool { return isPush(f, 1) && f.str("to") == "alice" })
 	waitLine(t, out, func(f frame) bool { return isPush(f, 2) && f.str("topic") == "news" })
+	// A backend's XADD to the embedded store, at the address the node printed.
+	rdb := redis.NewClient(&redis.Options{Addr: e.state.RedisAddr})
+	defer rdb.Close()
+	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: "herald:in", Values: []any{"to", "alice", "data", `{"n":3}`}}).Err(); err != nil {
+		t.Fatalf("XADD to the embedded store at %s: %v", e.state.RedisAddr, err)
+	}
+	waitLine(t, out, func(f frame) bool { return isPush(f, 3) && f.str("to") == "alice" })
 	cancel()
 	select {
 	case c := <-code:

@@ -124,7 +124,7 @@ func (d *devMode) announce(log *slog.Logger, w io.Writer, jsonLogs bool, httpAdd
 	}
 	log.Warn("EMBEDDED MODE: single node, NOT durable; everything is lost when this process exits. " +
 		"Set redis.addr (or redis.addrs) to use a real Redis.")
-	try := tryCommands(httpAddr, apiKey)
+	try := tryCommands(httpAddr, d.state.RedisAddr, apiKey)
 	if jsonLogs {
 		args := make([]any, 0, 2*len(try))
 		for _, c := range try {
@@ -142,11 +142,15 @@ func (d *devMode) announce(log *slog.Logger, w io.Writer, jsonLogs bool, httpAdd
 
 // tryCommands are the first things to do with an embedded node: a command and
 // what it does.
-func tryCommands(httpAddr, apiKey string) [][2]string {
+func tryCommands(httpAddr, redisAddr, apiKey string) [][2]string {
 	try := [][2]string{
 		{"http://" + httpAddr + "/?user=alice&auto=1", "the demo page, signed in as alice and subscribed to news without a click"},
 		{"herald listen --user alice", "print alice's frames as JSON lines"},
 		{`herald publish --to alice '{"text":"hi"}'`, "publish a push to alice"},
+	}
+	if host, port, err := net.SplitHostPort(redisAddr); err == nil {
+		try = append(try, [2]string{"redis-cli -h " + host + " -p " + port + ` XADD herald:in '*' to alice data '{"text":"hi"}'`,
+			"publish as a backend does: append to the ingress stream of the embedded store"})
 	}
 	if apiKey != "" {
 		try = append(try, [2]string{"curl http://" + httpAddr + "/v1/publish -H 'Authorization: Bearer " + apiKey +
