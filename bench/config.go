@@ -53,9 +53,6 @@ type Config struct {
 	CPURuns         int     `json:"cpu_runs,omitempty"`
 }
 
-// scenarioNames lists every scenario, in the order `all` runs them.
-var scenarioNames = []string{"baseline", "unicast", "connect", "idle", "failover", "cluster", "baseline-broadcast", "broadcast", "redis-memory", "baseline-idle"}
-
 const benchUsage = `herald bench: load tests against Herald (see bench/RESULTS.md)
 
 Usage:
