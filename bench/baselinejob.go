@@ -45,6 +45,7 @@ func baselineFrame(dst []byte, job *baselineJob, n int64, u int, now int64) []by
 	dst = appendPayload(dst, n, now, false, job.Payload)
 	return append(dst, '}')
 }
+
 // wait holds a flat-out writer while the window is full; false when the job ends.
 func (s *baselineServer) wait(ctx context.Context, job *baselineJob, end time.Time) bool {
 	for job.WindowFrames > 0 && s.frames.Load()-s.delivered.Load() >= job.WindowFrames {
@@ -55,6 +56,7 @@ func (s *baselineServer) wait(ctx context.Context, job *baselineJob, end time.Ti
 	}
 	return true
 }
+
 // runJob writes the job's frames until its duration ends.
 func (s *baselineServer) runJob(ctx context.Context, job *baselineJob) {
 	if job.Writers <= 0 {

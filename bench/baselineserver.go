@@ -73,6 +73,7 @@ func (e baselineEvents) OnPing(c *gws.Conn, payload []byte) {
 	_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_ = c.WritePong(payload)
 }
+
 // runBaselineServer is `herald bench internal-baseline-server --addr ADDR`.
 func runBaselineServer(args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("herald bench internal-baseline-server", pflag.ContinueOnError)
@@ -187,6 +188,7 @@ func (s *baselineServer) write(c *gws.Conn, frame []byte) {
 	}
 	s.frames.Add(1)
 }
+
 // serveRun runs a job to its end and answers with the final status.
 func (s *baselineServer) serveRun(w http.ResponseWriter, r *http.Request) {
 	var job baselineJob

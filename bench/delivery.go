@@ -78,14 +78,14 @@ type deliveryState struct {
 
 // deliveryMeasure is what the measured phase and the drain saw.
 type deliveryMeasure struct {
-	t0, t1, tEnd          time.Time // publishing started, stopped; drain ended
-	atT1                  int64     // distinct deliveries when publishing stopped
-	expected              int64     // deliveries the clients should receive
-	before, after         usage     // around the publishing
-	latBefore, latAfter   []map[string]bucketCounts
-	kill                  killInfo
-	fin                   Tick
-	lat, rec              *hdrhistogram.Histogram
+	t0, t1, tEnd        time.Time // publishing started, stopped; drain ended
+	atT1                int64     // distinct deliveries when publishing stopped
+	expected            int64     // deliveries the clients should receive
+	before, after       usage     // around the publishing
+	latBefore, latAfter []map[string]bucketCounts
+	kill                killInfo
+	fin                 Tick
+	lat, rec            *hdrhistogram.Histogram
 }
 
 // deliveryRun runs a delivery scenario's phases: servers and clients up, connect,
