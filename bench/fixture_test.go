@@ -99,7 +99,7 @@ func fixtureFailover() *ScenarioResult {
 
 func fixtureNotSupported() *ScenarioResult {
 	return &ScenarioResult{Name: "broadcast", Label: "broadcast@max", Status: statusNotSupported,
-		Error: "not supported by this node: u0: error frame not_supported: topics are off",
+		Error:  "not supported by this node: u0: error frame not_supported: topics are off",
 		Params: Params{Server: kindHerald, Mode: modeBroadcast, Clients: 10000, Nodes: 1, Window: 4}}
 }
 
@@ -126,7 +126,7 @@ type fakeSource struct {
 }
 
 func (f *fakeSource) run(context.Context, pubPlan) error { return f.runErr }
-func (f *fakeSource) published() int64                  { return f.pub }
-func (f *fakeSource) expected() int64                   { return f.exp }
-func (f *fakeSource) errorCount() int64                 { return f.errs }
-func (f *fakeSource) firstError() string                { return f.first }
+func (f *fakeSource) published() int64                   { return f.pub }
+func (f *fakeSource) expected() int64                    { return f.exp }
+func (f *fakeSource) errorCount() int64                  { return f.errs }
+func (f *fakeSource) firstError() string                 { return f.first }
