@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot/plotter"
 )
 
 // TestReportCharts renders every chart of a delivery run with a timeline.
@@ -174,5 +176,25 @@ func TestChartTicksLikeTheTables(t *testing.T) {
 	}
 	if anchor("unicast@20000/s") != "run-unicast_20000_s" {
 		t.Errorf("anchor = %q", anchor("unicast@20000/s"))
+	}
+}
+
+// The charts draw whatever a run has: a wide latency range (log scale), series
+// with no point, a log y axis.
+func TestChartsDraw(t *testing.T) {
+	wide := &Latency{Spectrum: []PercentilePoint{{0, 0.01}, {50, 0.1}, {99, 50}, {99.99, 900}, {100, 1000}}}
+	empty := &Latency{}
+	for _, c := range []chart{
+		spectrumChart("wide", []spectrum{{"a", wide}, {"none", empty}}),
+		spectrumChart("nothing", []spectrum{{"none", empty}}),
+		lineChart("log", "s", "ms", []series{{"a", plotter.XYs{{X: 0, Y: 1}, {X: 1, Y: 1000}}}, {"empty", nil}}, true),
+		lineChart("zeros", "s", "ms", []series{{"a", plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 0}}}}, false),
+	} {
+		if c.err != nil || len(c.png) < 1000 {
+			t.Errorf("%s: %v, %d bytes", c.title, c.err, len(c.png))
+		}
+	}
+	if c := lineChart("bad", "s", "ms", []series{{"a", plotter.XYs{{X: math.Inf(1), Y: 1}}}}, false); c.err == nil {
+		t.Error("an infinite point was drawn")
 	}
 }
