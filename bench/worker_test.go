@@ -216,3 +216,25 @@ func TestRemoteGroupSkipsJunk(t *testing.T) {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
+
+// A worker binary that exits at once: its calls fail, naming it and its log.
+func TestStartWorkerThatExits(t *testing.T) {
+	logPath := t.TempDir() + "/w.log"
+	if _, err := startWorker("/nonexistent/herald", "w", GroupSpec{}, logPath, ""); err == nil {
+		t.Error("a missing binary started")
+	}
+	w, err := startWorker("/bin/cat", "client worker 0", GroupSpec{}, logPath, "") // cat: bench: no such file
+	if err != nil {
+		t.Skipf("the hello could not be written before cat exited: %v", err)
+	}
+	<-w.done
+	if _, err := w.Tick(); err == nil || !strings.HasPrefix(err.Error(), "client worker 0") || !strings.Contains(err.Error(), "bench") {
+		t.Errorf("a call to an exited worker: %v", err)
+	}
+	if err := w.Close(); err == nil {
+		t.Error("closing an exited worker succeeded")
+	}
+	if pids := (&clientPool{groups: []group{w}}).pids(); len(pids) != 2 || pids[1] != w.cmd.Process.Pid {
+		t.Errorf("pids %v", pids)
+	}
+}
