@@ -122,11 +122,14 @@ func reportWithoutImages(t *testing.T, res *Results) []byte {
 	})
 }
 
-// report.html of the latest round of each kind: drawing the charts of every kept
-// file takes seconds, and the terminal golden files already cover every file.
+// report.html of the latest idle, connect and redis-memory runs. Drawing the
+// charts of a delivery run takes seconds under the race detector, so the
+// delivery runs' report is checked on the fixture (TestFixtureReport), and every
+// kept file's figures by the terminal golden files.
 func TestGoldenReportHTML(t *testing.T) {
 	for _, f := range keptResults(t) {
-		if !strings.Contains(f, "round4-2026") && !strings.Contains(f, "redis-memory") || strings.Contains(f, "run2") {
+		if !strings.Contains(f, "round4-2026") && !strings.Contains(f, "redis-memory") || strings.Contains(f, "run2") ||
+			strings.Contains(f, "broadcast") || strings.Contains(f, "unicast") {
 			continue
 		}
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -175,12 +178,8 @@ func TestGoldenPlans(t *testing.T) {
 	}
 }
 
-// The fixture has every part of the schema filled: its outputs are kept too.
-func TestGoldenFixture(t *testing.T) {
-	res := fixtureResults()
-	checkGolden(t, "fixture.terminal.golden", terminalOutput(res))
-	res = fixtureResults()
-	compareToBaseline(res)
-	evaluateTargets(res)
-	checkGolden(t, "fixture.report.golden", reportWithoutImages(t, res))
+// The fixture has every part of the schema filled: its terminal output is kept
+// too (its report in TestFixtureReport).
+func TestGoldenFixtureTerminal(t *testing.T) {
+	checkGolden(t, "fixture.terminal.golden", terminalOutput(fixtureResults()))
 }
