@@ -187,3 +187,56 @@ func TestRunnerStopsWhenCancelled(t *testing.T) {
 		t.Error("an unknown scenario ran")
 	}
 }
+
+// Each scenario records its setting even when it fails before measuring, and
+// the failover scenario needs nodes it can kill.
+func TestScenarioSettingsOnEarlyFailure(t *testing.T) {
+	e := redisEnv(t)
+	run := func(args ...string) map[string]*ScenarioResult {
+		t.Helper()
+		dir := t.TempDir()
+		var out bytes.Buffer
+		args = append(args, "--target", "127.0.0.1:1,127.0.0.1:2", "--clients", "7", "--concurrency", "5", "--out", dir, "--herald-bin", "/bin/true", "--no-report")
+		if err := Main(context.Background(), args, nil, &out, &out); err == nil {
+			t.Fatal("the runs succeeded")
+		}
+		res, err := ReadResults(filepath.Join(dir, "results.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		byLabel := map[string]*ScenarioResult{}
+		for _, s := range res.Scenarios {
+			byLabel[s.Label] = s
+		}
+		return byLabel
+	}
+	got := run("failover,redis-memory", "--redis", e.redisURL, "--secret", "s", "--rate", "250", "--curve-recipients", "9")
+	fo := got["failover@250/s"]
+	if fo == nil || fo.Status != statusFailed || fo.Error != "failover needs 2 or more nodes started by the bench (not --target)" ||
+		fo.Params != (Params{Server: kindHerald, Mode: modeUnicast, Clients: 7, Nodes: 2, Rate: 250, DurationS: 10, PayloadB: 100, Concurrency: 5, External: true}) {
+		t.Errorf("failover %+v", fo)
+	}
+	if m := got["redis-memory"]; m == nil || m.Params != (Params{Server: "redis", Mode: "memory", Clients: 9, PayloadB: 100, External: true}) {
+		t.Errorf("redis-memory %+v", m)
+	}
+	got = run("connect,idle", "--hold", "3s") // no --redis: they fail before connecting
+	if c := got["connect"]; c == nil || c.Params != (Params{Server: kindHerald, Mode: modeIdle, Clients: 7, Nodes: 2, Concurrency: 5, External: true}) {
+		t.Errorf("connect %+v", c)
+	}
+	if i := got["idle"]; i == nil || i.Params != (Params{Server: kindHerald, Mode: modeIdle, Clients: 7, Nodes: 2, HoldS: 3, Concurrency: 5, External: true}) {
+		t.Errorf("idle %+v", i)
+	}
+}
+
+// The failover rate: the first --rate, 1,000 msgs/s when flat out was asked.
+func TestFailoverRate(t *testing.T) {
+	for rates, want := range map[string]string{"0": "failover@1000/s", "300,20": "failover@300/s"} {
+		dir := t.TempDir()
+		var out bytes.Buffer
+		_ = Main(context.Background(), []string{"failover", "--target", "127.0.0.1:1", "--rate", rates, "--out", dir, "--herald-bin", "/bin/true", "--no-report"}, nil, &out, &out)
+		res, err := ReadResults(filepath.Join(dir, "results.json"))
+		if err != nil || len(res.Scenarios) != 1 || res.Scenarios[0].Label != want {
+			t.Errorf("--rate %s: %+v %v", rates, res, err)
+		}
+	}
+}
