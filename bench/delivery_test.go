@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/herald-push/herald/wire"
+	"github.com/redis/go-redis/v9"
 )
 
 // phaseRun is a delivery run's state over fakes: a pool of one fake group, no
@@ -230,5 +233,84 @@ func TestKillOne(t *testing.T) {
 	r.killOne(ctx, e, time.Now().Add(time.Hour), &k)
 	if k.done || k.victim != -1 || !e.procs[1].alive() {
 		t.Errorf("cancelled kill %+v", k)
+	}
+}
+
+// A Herald run's Redis figures: the statistics, the probe of a long history
+// after a unicast run, and the per-recipient and per-entry figures.
+func TestRedisFigures(t *testing.T) {
+	e := redisEnv(t)
+	ctx := context.Background()
+	r := &runner{cfg: &Config{}}
+	rs := newRedisSource(e, modeUnicast, 2, "", &Config{Payload: 60})
+	key := e.keys.History(wire.User("u0"))
+	for i := 0; i < 200; i++ { // as if routed: the probe finds a settled history
+		e.rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{"data", strings.Repeat("x", 100)}})
+	}
+	d := &deliveryState{o: deliveryOpts{kind: kindHerald, mode: modeUnicast}, sr: &ScenarioResult{}, e: e, rs: rs,
+		hist: historySample{keys: []string{key}, bytes: 5000, entries: 1}}
+	r.redisFigures(ctx, d, &deliveryMeasure{before: usage{redisCPU: 1}, after: usage{redisCPU: 2}})
+	s := d.sr.Redis
+	if s == nil || s.HistoryProbeEntries != 200 || s.PerRecipientBytes != 5000 {
+		t.Fatalf("redis stats %+v", s)
+	}
+	if v, _ := d.sr.Figure("redis_bytes_per_recipient"); v != 5000 {
+		t.Errorf("per recipient %v", v)
+	}
+	if v, ok := d.sr.Figure("redis_bytes_per_entry"); !ok || v != s.PerEntryBytes {
+		t.Errorf("per entry %v %v, stats %v", v, ok, s.PerEntryBytes)
+	}
+	// A broadcast run has no history sample: no probe, no memory figures.
+	d = &deliveryState{o: deliveryOpts{kind: kindHerald, mode: modeBroadcast}, sr: &ScenarioResult{}, e: e}
+	r.redisFigures(ctx, d, &deliveryMeasure{})
+	if d.sr.Redis == nil || d.sr.Redis.HistoryProbeEntries != 0 || len(d.sr.Figures) != 0 {
+		t.Errorf("broadcast %+v %+v", d.sr.Redis, d.sr.Figures)
+	}
+}
+
+// The nodes' histograms are read from each node; one that does not answer is nil.
+func TestNodeLatenciesPerNode(t *testing.T) {
+	url := metricsServer(t, http.StatusOK, "herald_route_lag_seconds_bucket{le=\"0.01\"} 4\nherald_delivery_latency_seconds_bucket{le=\"+Inf\"} 9\n")
+	r := &runner{cfg: &Config{}}
+	got := r.nodeLatencies(context.Background(), &env{bases: []string{url, "http://127.0.0.1:1"}})
+	if len(got) != 2 || got[1] != nil || got[0]["herald_route_lag_seconds"][0.01] != 4 || got[0]["herald_delivery_latency_seconds"][math.Inf(1)] != 9 {
+		t.Errorf("latencies %v", got)
+	}
+}
+
+// The idle hold: connect, wait --hold, read the servers and the clients.
+func TestHoldIdle(t *testing.T) {
+	g := &fakeGroup{conn: ConnectResult{Connected: 4}, final: Final{Tick: Tick{Connected: 4, Reconnects: 1}}}
+	var log bytes.Buffer
+	r := &runner{cfg: &Config{Concurrency: 2, Hold: 100 * time.Millisecond}, log: &log}
+	pool := &clientPool{groups: []group{g}, total: 4}
+	sr := &ScenarioResult{}
+	mon := r.startMonitor(sr, &env{}, pool, 1)
+	start := time.Now()
+	full, tk, err := r.holdIdle(context.Background(), &env{}, pool, mon, usage{})
+	if err != nil || time.Since(start) < 100*time.Millisecond || tk.Connected != 4 || tk.Reconnects != 1 || full != nil {
+		t.Errorf("hold: %v after %v, tick %+v, nodes %+v", err, time.Since(start), tk, full)
+	}
+	if mon.phase.Load() != "hold" {
+		t.Errorf("phase %v", mon.phase.Load())
+	}
+	select {
+	case <-mon.done:
+	default:
+		t.Error("the monitor runs on after the hold")
+	}
+	g.conn.Failed = 1
+	m1 := r.startMonitor(&ScenarioResult{}, &env{}, pool, 1)
+	defer m1.halt() // the scenario halts it when the hold fails
+	if _, _, err := r.holdIdle(context.Background(), &env{}, pool, m1, usage{}); err == nil {
+		t.Error("a client that did not connect")
+	}
+	g.conn.Failed = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	m := r.startMonitor(&ScenarioResult{}, &env{}, pool, 1)
+	defer m.halt()
+	if _, _, err := r.holdIdle(ctx, &env{}, pool, m, usage{}); err != context.Canceled {
+		t.Errorf("cancelled hold: %v", err)
 	}
 }
