@@ -53,9 +53,6 @@ type Config struct {
 	CPURuns         int     `json:"cpu_runs,omitempty"`
 }
 
-// scenarioNames lists every scenario, in the order `all` runs them.
-var scenarioNames = []string{"baseline", "unicast", "connect", "idle", "failover", "cluster", "baseline-broadcast", "broadcast", "redis-memory", "baseline-idle"}
-
 const benchUsage = `herald bench: load tests against Herald (see bench/RESULTS.md)
 
 Usage:
@@ -87,8 +84,40 @@ func parseConfig(args, environ []string) (*Config, *pflag.FlagSet, error) {
 	c := &Config{}
 	fs := pflag.NewFlagSet("herald bench", pflag.ContinueOnError)
 	fs.SortFlags = false
+	lists := c.defineFlags(fs)
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		return nil, fs, err
+	}
+	if err := c.parseScenarios(fs.Args()); err != nil {
+		return nil, fs, err
+	}
+	if err := c.parseRates(*lists.rates); err != nil {
+		return nil, fs, err
+	}
+	c.Target = splitList(*lists.target)
+	if err := c.parseCurve(*lists.nodeValues, *lists.entries); err != nil {
+		return nil, fs, err
+	}
+	if c.Secret == "" {
+		c.Secret = envValue(environ, "HERALD_AUTH__HMAC_SECRET")
+	}
+	if err := c.validate(); err != nil {
+		return nil, fs, err
+	}
+	return c, fs, nil
+}
+
+// listFlags are the flags given as comma-separated lists, parsed after the others.
+type listFlags struct {
+	rates, target, nodeValues, entries *string
+}
+
+// defineFlags defines every flag, in the order --help lists them.
+func (c *Config) defineFlags(fs *pflag.FlagSet) listFlags {
+	var l listFlags
 	fs.IntVar(&c.Clients, "clients", 1000, "connections (users u0..uN-1, one connection each)")
-	rates := fs.String("rate", "0", "messages/s offered, comma-separated for several runs; 0 = flat out (at most --window in flight)")
+	l.rates = fs.String("rate", "0", "messages/s offered, comma-separated for several runs; 0 = flat out (at most --window in flight)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each run publishes")
 	fs.IntVar(&c.Nodes, "nodes", 0, "herald nodes to start (0: 1, cluster 3, failover 2, idle enough for the connections)")
 	fs.IntVar(&c.Payload, "payload", 100, "payload size in bytes")
@@ -100,6 +129,24 @@ func parseConfig(args, environ []string) (*Config, *pflag.FlagSet, error) {
 	fs.DurationVar(&c.Drain, "drain", 30*time.Second, "after publishing, wait at most this long for the last deliveries")
 	fs.DurationVar(&c.KillAfter, "kill-after", 5*time.Second, "failover: kill -9 a node this long after publishing starts")
 	fs.StringVar(&c.Topic, "topic", "bench", "broadcast: topic name")
+	l.target = c.defineServerFlags(fs)
+	fs.StringVar(&c.Out, "out", "", "directory for results.json, report.html and logs (default bench-out/<time>)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench process's CPU profile here (workers: FILE.workerN)")
+	fs.BoolVar(&c.NoReport, "no-report", false, "skip report.html")
+	fs.StringArrayVar(&c.RedisArgs, "redis-arg", nil, "extra argument for the redis-server the bench starts, e.g. --redis-arg=--stream-node-max-bytes=1024 (repeatable)")
+	l.nodeValues = fs.String("stream-node-max-bytes", "4096,2048,1024,512,256", "redis-memory: the stream-node-max-bytes values to measure (the bench's own Redis only)")
+	l.entries = fs.String("curve-entries", "1,2,3,5,10,20,30,50,100", "redis-memory: entry counts per recipient to measure, besides history.size")
+	fs.IntVar(&c.CurveRecipients, "curve-recipients", 10000, "redis-memory: history streams per value")
+	fs.IntVar(&c.HistorySize, "history-size", 1000, "redis-memory: history.size of the nodes (MAXLEN, and the full-history point)")
+	fs.IntVar(&c.CPURuns, "cpu-runs", 5, "redis-memory: runs of each command's CPU measurement (the spread is reported)")
+	fs.StringVar(&c.HeraldBin, "herald-bin", "", "herald binary for nodes and workers (default: this executable)")
+	_ = fs.MarkHidden("herald-bin")
+	return l
+}
+
+// defineServerFlags defines the flags of the servers and the clients' processes;
+// it returns --target, a list.
+func (c *Config) defineServerFlags(fs *pflag.FlagSet) *string {
 	target := fs.String("target", "", "existing herald nodes host:port[,host:port...] (needs --redis and --secret)")
 	fs.StringVar(&c.Redis, "redis", "", "existing Redis host:port for the nodes (started nodes use it too)")
 	fs.StringVar(&c.Secret, "secret", "", "token secret of existing nodes (default $HERALD_AUTH__HMAC_SECRET; random for started nodes)")
@@ -111,70 +158,64 @@ func parseConfig(args, environ []string) (*Config, *pflag.FlagSet, error) {
 	fs.IntVar(&c.SourceIPs, "source-ips", 16, "loopback source addresses 127.0.0.2.. to spread client ports over (0: no binding)")
 	fs.DurationVar(&c.ClientPing, "client-ping", 15*time.Second, "client ping interval")
 	fs.IntVar(&c.BaselineWriters, "baseline-writers", 4, "baseline: writer goroutines of the bare server")
-	fs.StringVar(&c.Out, "out", "", "directory for results.json, report.html and logs (default bench-out/<time>)")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench process's CPU profile here (workers: FILE.workerN)")
-	fs.BoolVar(&c.NoReport, "no-report", false, "skip report.html")
-	fs.StringArrayVar(&c.RedisArgs, "redis-arg", nil, "extra argument for the redis-server the bench starts, e.g. --redis-arg=--stream-node-max-bytes=1024 (repeatable)")
-	nodeValues := fs.String("stream-node-max-bytes", "4096,2048,1024,512,256", "redis-memory: the stream-node-max-bytes values to measure (the bench's own Redis only)")
-	entries := fs.String("curve-entries", "1,2,3,5,10,20,30,50,100", "redis-memory: entry counts per recipient to measure, besides history.size")
-	fs.IntVar(&c.CurveRecipients, "curve-recipients", 10000, "redis-memory: history streams per value")
-	fs.IntVar(&c.HistorySize, "history-size", 1000, "redis-memory: history.size of the nodes (MAXLEN, and the full-history point)")
-	fs.IntVar(&c.CPURuns, "cpu-runs", 5, "redis-memory: runs of each command's CPU measurement (the spread is reported)")
-	fs.StringVar(&c.HeraldBin, "herald-bin", "", "herald binary for nodes and workers (default: this executable)")
-	_ = fs.MarkHidden("herald-bin")
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		return nil, fs, err
-	}
-	for _, a := range fs.Args() {
+	return target
+}
+
+// parseScenarios reads the scenario names, comma-separated or not; all is every
+// scenario but baseline-idle.
+func (c *Config) parseScenarios(args []string) error {
+	for _, a := range args {
 		for _, s := range splitList(a) {
 			if s == "all" {
 				c.Scenarios = append(c.Scenarios, scenarioNames[:len(scenarioNames)-1]...)
 				continue
 			}
 			if !known(s) {
-				return nil, fs, fmt.Errorf("unknown scenario %q (scenarios: %s)", s, strings.Join(scenarioNames, ", "))
+				return fmt.Errorf("unknown scenario %q (scenarios: %s)", s, strings.Join(scenarioNames, ", "))
 			}
 			c.Scenarios = append(c.Scenarios, s)
 		}
 	}
 	if len(c.Scenarios) == 0 {
-		return nil, fs, errors.New("name a scenario: herald bench SCENARIO (herald bench --help lists them)")
+		return errors.New("name a scenario: herald bench SCENARIO (herald bench --help lists them)")
 	}
-	for _, r := range splitList(*rates) {
+	return nil
+}
+
+// parseRates reads --rate; none given is flat out.
+func (c *Config) parseRates(rates string) error {
+	for _, r := range splitList(rates) {
 		v, err := strconv.ParseFloat(r, 64)
 		if err != nil || v < 0 {
-			return nil, fs, fmt.Errorf("--rate: %q is not a rate (messages/s, 0 = flat out)", r)
+			return fmt.Errorf("--rate: %q is not a rate (messages/s, 0 = flat out)", r)
 		}
 		c.Rates = append(c.Rates, v)
 	}
 	if len(c.Rates) == 0 {
 		c.Rates = []float64{0}
 	}
-	c.Target = splitList(*target)
-	if err := c.parseCurve(*nodeValues, *entries); err != nil {
-		return nil, fs, err
-	}
-	if c.Secret == "" {
-		c.Secret = envValue(environ, "HERALD_AUTH__HMAC_SECRET")
-	}
+	return nil
+}
+
+// validate checks the counts and sizes.
+func (c *Config) validate() error {
 	switch {
 	case c.Clients < 1:
-		return nil, fs, errors.New("--clients must be at least 1")
+		return errors.New("--clients must be at least 1")
 	case c.Duration <= 0:
-		return nil, fs, errors.New("--duration must be positive")
+		return errors.New("--duration must be positive")
 	case c.Payload < 40:
-		return nil, fs, errors.New("--payload must be at least 40 bytes (sequence number and time)")
+		return errors.New("--payload must be at least 40 bytes (sequence number and time)")
 	case c.Publishers < 1 || c.Batch < 1:
-		return nil, fs, errors.New("--publishers and --batch must be at least 1")
+		return errors.New("--publishers and --batch must be at least 1")
 	case c.Partitions < 1:
-		return nil, fs, errors.New("--partitions must be at least 1")
+		return errors.New("--partitions must be at least 1")
 	case c.ConnsPerProcess < 1:
-		return nil, fs, errors.New("--conns-per-process must be at least 1")
+		return errors.New("--conns-per-process must be at least 1")
 	case c.Concurrency < 1:
-		return nil, fs, errors.New("--concurrency must be at least 1")
+		return errors.New("--concurrency must be at least 1")
 	}
-	return c, fs, nil
+	return nil
 }
 
 func known(s string) bool {

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"bytes"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +221,103 @@ func TestPlanComparesHistorySettings(t *testing.T) {
 	}
 	if got := formatDur(90 * time.Minute); got != "1h30m" {
 		t.Errorf("formatDur = %q", got)
+	}
+}
+
+func TestCurveLookups(t *testing.T) {
+	c := fixtureCurveRun().Curve
+	if p, ok := c.point(1024, 20); !ok || p.BytesPerRecipient != 3000 {
+		t.Errorf("point(1024, 20) = %+v %v", p, ok)
+	}
+	if _, ok := c.point(1024, 21); ok {
+		t.Error("a point that was not measured")
+	}
+	if x, ok := c.cpuOf(4096, "xrange"); !ok || x.UsecPerCall != 102.4 {
+		t.Errorf("cpuOf = %+v %v", x, ok)
+	}
+	if _, ok := c.cpuOf(512, "xrange"); ok {
+		t.Error("CPU of a value not measured")
+	}
+	ops, labels := c.cpuOps()
+	if !reflect.DeepEqual(ops, []string{"xadd", "xrange"}) || !reflect.DeepEqual(labels, []string{"history append", "replay page"}) {
+		t.Errorf("ops %v %v", ops, labels)
+	}
+	var ks []string
+	for _, p := range c.curveEntries() {
+		ks = append(ks, entriesLabel(p))
+	}
+	if strings.Join(ks, " ") != "1 10 20 30 1000 (full)" {
+		t.Errorf("entries %v", ks)
+	}
+	if (&NodeCurve{}).curveEntries() != nil || (&NodeCurve{}).MaxEntries() != 0 {
+		t.Error("an empty curve has entries")
+	}
+	if b, exact := (&NodeCurve{}).At(4096, 1); b != 0 || exact {
+		t.Error("an empty curve has a cost")
+	}
+	if rowAt(nil, 5) != 0 {
+		t.Error("an empty row has a cost")
+	}
+	if got := c.describe(); got != "redis 7.0.15, 100-byte payloads, stream-node-max-bytes [4096 1024], history.size 1000" {
+		t.Errorf("describe = %q", got)
+	}
+	if !strContains([]string{"a", "b"}, "b") || strContains(nil, "a") {
+		t.Error("strContains")
+	}
+}
+
+// The curve's terminal table: one column per value, one row per entry count,
+// then the CPU rows.
+func TestPrintCurve(t *testing.T) {
+	var b bytes.Buffer
+	printCurve(&b, fixtureCurveRun().Curve)
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	want := [][]string{
+		{"Redis", "bytes", "per", "recipient:", "entries", "\\", "stream-node-max-bytes", "4096", "1024"},
+		{"1", "4,000", "1,000"},
+		{"10", "4,000", "2,000"},
+		{"20", "4,000", "3,000"},
+		{"30", "8,000", "5,000"},
+		{"1000", "(full)", "100,000", "110,000"},
+		{"µs/call,", "history", "append", "2", "(1.50-3)", "2", "(1.50-3)"},
+		{"µs/call,", "replay", "page", "102", "(81.9-137)", "25.6", "(20.5-34.1)"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines:\n%s", len(lines), b.String())
+	}
+	for i, w := range want {
+		if got := strings.Fields(lines[i]); !reflect.DeepEqual(got, w) {
+			t.Errorf("line %d: %q, want %q", i, got, w)
+		}
+	}
+}
+
+func TestCurveHTMLAndCharts(t *testing.T) {
+	var b strings.Builder
+	c := fixtureCurveRun().Curve
+	writeCurveHTML(&b, c)
+	html := b.String()
+	for _, want := range []string{
+		"<table><tr><th>entries per recipient: Redis bytes per recipient</th><th>stream-node-max-bytes 4096</th><th>stream-node-max-bytes 1024</th></tr>",
+		"<tr><td>1000 (full)</td><td class=n>100,000</td><td class=n>110,000</td></tr>",
+		"<tr><td>replay page</td><td class=n>102 (81.9–137) / 120</td><td class=n>25.6 (20.5–34.1) / 120</td></tr>",
+		"<p class=note>per value, its own redis-server.</p>",
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("curve HTML lacks %q", want)
+		}
+	}
+	c.CPU = nil
+	b.Reset()
+	writeCurveHTML(&b, c)
+	if strings.Contains(b.String(), "µs per call") || strings.Contains(b.String(), "class=note") {
+		t.Error("a CPU table without CPU figures")
+	}
+	charts := curveCharts(c)
+	if len(charts) != 1 || charts[0].err != nil || len(charts[0].png) == 0 {
+		t.Errorf("charts without CPU: %d, %v", len(charts), charts[0].err)
+	}
+	if charts := curveCharts(fixtureCurveRun().Curve); len(charts) != 2 || charts[1].err != nil {
+		t.Errorf("charts with CPU: %d", len(charts))
 	}
 }

@@ -7,14 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,101 +41,6 @@ type env struct {
 	external bool
 }
 
-// serverProc is a server process the bench started: a herald node or the baseline.
-type serverProc struct {
-	name    string
-	addr    string
-	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	mu      sync.Mutex
-	killed  bool
-}
-
-// startServerProc runs bin args with output to logPath, and waits until
-// http://addr+readyPath answers 200.
-func startServerProc(ctx context.Context, name, bin string, args []string, addr, readyPath, logPath string) (*serverProc, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	fmt.Fprintf(logf, "### herald bench: %s %s\n", bin, strings.Join(redactArgs(args), " "))
-	p := &serverProc{name: name, addr: addr, logPath: logPath, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("%s exited during startup (%v); log %s:\n%s", name, p.cmd.ProcessState, logPath, tailFile(logPath, 0, 20))
-		case <-ctx.Done():
-			p.Kill()
-			return nil, ctx.Err()
-		default:
-		}
-		if res, err := http.Get("http://" + addr + readyPath); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			p.Kill()
-			return nil, fmt.Errorf("%s not ready within 30s; log %s:\n%s", name, logPath, tailFile(logPath, 0, 20))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// redactArgs hides the value after --auth.hmac_secret in logs.
-func redactArgs(args []string) []string {
-	out := append([]string(nil), args...)
-	for i := range out {
-		if out[i] == "--auth.hmac_secret" && i+1 < len(out) {
-			out[i+1] = "****"
-		}
-	}
-	return out
-}
-
-// PID is the process id.
-func (p *serverProc) PID() int { return p.cmd.Process.Pid }
-
-// Kill is kill -9; it waits until the process is gone. Idempotent.
-func (p *serverProc) Kill() {
-	p.mu.Lock()
-	p.killed = true
-	p.mu.Unlock()
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// Stop sends SIGTERM (a herald node drains), then SIGKILL after timeout.
-func (p *serverProc) Stop(timeout time.Duration) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.Kill()
-	}
-}
-
-// alive reports whether the process still runs.
-func (p *serverProc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
 // newSecret is a random HS256 secret for a run.
 func newSecret() string {
 	b := make([]byte, 24)
@@ -146,7 +48,8 @@ func newSecret() string {
 	return hex.EncodeToString(b)
 }
 
-// startEnv starts (or attaches to) what a scenario needs.
+// startEnv starts (or attaches to) what a scenario needs. On an error, whatever
+// it started is stopped.
 func (r *runner) startEnv(ctx context.Context, kind string, nodes int, dir string) (*env, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -158,50 +61,70 @@ func (r *runner) startEnv(ctx context.Context, kind string, nodes int, dir strin
 		}
 		return e, nil
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			e.close()
-		}
-	}()
-	// Redis.
+	if err := r.startHerald(ctx, e, nodes, dir); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// startHerald connects to Redis (started here or --redis), then starts the nodes
+// or attaches to --target.
+func (r *runner) startHerald(ctx context.Context, e *env, nodes int, dir string) error {
+	if err := r.attachRedis(ctx, e, dir); err != nil {
+		return err
+	}
+	if len(r.cfg.Target) > 0 {
+		return r.attachTargets(e)
+	}
+	return r.startNodes(ctx, e, nodes, dir)
+}
+
+// attachRedis starts a redis-server for the scenario, or takes --redis, and
+// connects to it.
+func (r *runner) attachRedis(ctx context.Context, e *env, dir string) error {
 	switch {
 	case r.cfg.Redis != "":
 		e.redisURL = r.cfg.Redis
 		e.external = true
 	case len(r.cfg.Target) > 0:
-		return nil, errors.New("--target needs --redis: the bench publishes by XADD to the nodes' Redis")
+		return errors.New("--target needs --redis: the bench publishes by XADD to the nodes' Redis")
 	default:
 		rp, err := startRedis(filepath.Join(dir, "redis"), r.cfg.RedisArgs)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		e.redis, e.redisURL = rp, rp.Addr
 	}
 	e.rdb = redis.NewClient(&redis.Options{Addr: e.redisURL, PoolSize: 32, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
 	if err := e.rdb.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("redis %s: %w", e.redisURL, err)
+		return fmt.Errorf("redis %s: %w", e.redisURL, err)
 	}
 	if r.res != nil && r.res.Machine.RedisVersion == "" {
 		if kv, err := redisInfo(ctx, e.rdb, "server"); err == nil {
 			r.res.Machine.RedisVersion = kv["redis_version"]
 		}
 	}
-	// Nodes.
-	if len(r.cfg.Target) > 0 {
-		e.external = true
-		e.secret = r.cfg.Secret
-		if e.secret == "" {
-			return nil, errors.New("--target needs the nodes' token secret: --secret or HERALD_AUTH__HMAC_SECRET")
-		}
-		for _, t := range r.cfg.Target {
-			e.urls = append(e.urls, "ws://"+t+"/ws")
-			e.bases = append(e.bases, "http://"+t)
-			e.procs = append(e.procs, nil)
-		}
-		ok = true
-		return e, nil
+	return nil
+}
+
+// attachTargets takes the nodes of --target, which need their token secret.
+func (r *runner) attachTargets(e *env) error {
+	e.external = true
+	e.secret = r.cfg.Secret
+	if e.secret == "" {
+		return errors.New("--target needs the nodes' token secret: --secret or HERALD_AUTH__HMAC_SECRET")
 	}
+	for _, t := range r.cfg.Target {
+		e.urls = append(e.urls, "ws://"+t+"/ws")
+		e.bases = append(e.bases, "http://"+t)
+		e.procs = append(e.procs, nil)
+	}
+	return nil
+}
+
+// startNodes starts the nodes side by side, with --secret or a random one.
+func (r *runner) startNodes(ctx context.Context, e *env, nodes int, dir string) error {
 	e.secret = r.cfg.Secret
 	if e.secret == "" {
 		e.secret = newSecret()
@@ -228,14 +151,13 @@ func (r *runner) startEnv(ctx context.Context, kind string, nodes int, dir strin
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return err
 	}
 	for _, p := range e.procs {
 		e.urls = append(e.urls, "ws://"+p.addr+"/ws")
 		e.bases = append(e.bases, "http://"+p.addr)
 	}
-	ok = true
-	return e, nil
+	return nil
 }
 
 // startNode starts herald node i, retrying with another port when the one picked

@@ -53,10 +53,44 @@ type Plan struct {
 	Warnings                []string          `json:"warnings,omitempty"`
 }
 
+// runPlan is `herald bench plan`.
 func runPlan(args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("herald bench plan", pflag.ContinueOnError)
 	fs.SortFlags = false
 	from := fs.StringSlice("from", []string{"results.json"}, "results.json of bench runs, comma-separated or repeated (unicast at several rates and idle at least)")
+	input := planFlags(fs)
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(stdout, planUsage+"\nFlags:\n"+fs.FlagUsages())
+		}
+		return err
+	}
+	res, err := readResultsFiles(*from)
+	if err != nil {
+		return err
+	}
+	in, err := input()
+	if err != nil {
+		return err
+	}
+	p, err := makePlan(res, in)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
+	printPlan(stdout, res, p)
+	return nil
+}
+
+// planFlags defines the flags of the plan's input; the function it returns
+// reads them once they are parsed.
+func planFlags(fs *pflag.FlagSet) func() (planInput, error) {
 	users := fs.Int("users", 1_000_000, "users online at the same time")
 	perUser := fs.Float64("connections-per-user", 1, "open sessions per online user (devices)")
 	rate := fs.Float64("rate", 20_000, "messages/s published to users, in total")
@@ -71,19 +105,25 @@ func runPlan(args []string, stdout io.Writer) error {
 	cmpTTL := fs.String("compare-ttl", "", "history.ttl values to compare with, comma-separated (default: a half and a quarter of --history-ttl)")
 	cmpSize := fs.String("compare-size", "", "history.size values to compare with, comma-separated (default: a tenth and a hundredth of --history-size)")
 	ingressSecs := fs.Duration("ingress-retained", 10*time.Second, "how much of herald:in Redis holds: the lease holder trims behind the groups every 5 s (more while a backlog or another group holds it back)")
-	asJSON := fs.Bool("json", false, "print the plan as JSON")
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprint(stdout, planUsage+"\nFlags:\n"+fs.FlagUsages())
+	return func() (planInput, error) {
+		in := planInput{
+			users: *users, perUser: *perUser, rate: *rate, p99: float64(*p99) / float64(time.Millisecond),
+			nodeRAM: *nodeRAM * (1 << 30), redisRAM: *redisRAM * (1 << 30), headroom: *headroom, active: *active,
+			histSize: *histSize, histTTL: *histTTL, ingressSecs: ingressSecs.Seconds(), nodeMaxBytes: *nodeBytes,
 		}
-		return err
+		err := in.parseComparisons(*cmpTTL, *cmpSize)
+		return in, err
 	}
+}
+
+// readResultsFiles reads results.json files into one set of results: the first
+// file's machine and configuration, every file's runs.
+func readResultsFiles(paths []string) (*Results, error) {
 	var res *Results
-	for _, f := range *from {
+	for _, f := range paths {
 		r, err := ReadResults(f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if res == nil {
 			res = r
@@ -92,27 +132,9 @@ func runPlan(args []string, stdout io.Writer) error {
 		}
 	}
 	if res == nil {
-		return errors.New("plan: --from names no results.json")
+		return nil, errors.New("plan: --from names no results.json")
 	}
-	in := planInput{
-		users: *users, perUser: *perUser, rate: *rate, p99: float64(*p99) / float64(time.Millisecond),
-		nodeRAM: *nodeRAM * (1 << 30), redisRAM: *redisRAM * (1 << 30), headroom: *headroom, active: *active,
-		histSize: *histSize, histTTL: *histTTL, ingressSecs: ingressSecs.Seconds(), nodeMaxBytes: *nodeBytes,
-	}
-	if err := in.parseComparisons(*cmpTTL, *cmpSize); err != nil {
-		return err
-	}
-	p, err := makePlan(res, in)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
-	}
-	printPlan(stdout, res, p)
-	return nil
+	return res, nil
 }
 
 type planInput struct {
@@ -130,6 +152,7 @@ type planInput struct {
 	compareSize []int
 }
 
+// makePlan sizes the nodes and the Redis for in from the measured runs of res.
 func makePlan(res *Results, in planInput) (*Plan, error) {
 	if in.users <= 0 || in.rate < 0 || in.perUser <= 0 || in.headroom <= 0 || in.headroom > 1 {
 		return nil, errors.New("plan: --users, --connections-per-user must be positive, --rate not negative, --headroom in (0,1]")
@@ -142,67 +165,11 @@ func makePlan(res *Results, in planInput) (*Plan, error) {
 	if in.redisRAM <= 0 {
 		in.redisRAM = ram
 	}
-	warn := func(f string, a ...any) { p.Warnings = append(p.Warnings, fmt.Sprintf(f, a...)) }
-
-	// Connections per node: the open-file limit, and memory per idle connection.
-	fdLimit := float64(maxConnsPerNode)
-	if res.Machine.FDLimit > 0 {
-		fdLimit = math.Min(fdLimit, float64(res.Machine.FDLimit)-500)
-	}
-	p.ConnsPerNode, p.ConnsPerNodeLimit = fdLimit, fmt.Sprintf("open files: %d per process on the measured machine", res.Machine.FDLimit)
-	if idle := pick(res, func(s *ScenarioResult) bool { return s.Name == "idle" && s.Status == statusOK }); idle != nil {
-		per, _ := idle.Figure("rss_per_conn_bytes")
-		empty, _ := idle.Figure("server_rss_empty_bytes")
-		if per > 0 {
-			byRAM := (in.nodeRAM*in.headroom - empty) / per
-			if byRAM < p.ConnsPerNode {
-				p.ConnsPerNode = byRAM
-				p.ConnsPerNodeLimit = fmt.Sprintf("memory: %.0f B RSS per idle connection (idle, %d connections), %.0f%% of %.1f GiB",
-					per, idle.Params.Clients, in.headroom*100, in.nodeRAM/(1<<30))
-			} else {
-				p.ConnsPerNodeLimit += fmt.Sprintf(" (memory would allow %.0f: %.0f B per idle connection)", byRAM, per)
-			}
-		}
-	} else {
-		warn("no idle run in %s: memory per connection not measured, only the open-file limit is used", "results")
-	}
+	planConnsPerNode(res, in, p)
 	conns := float64(in.users) * in.perUser
 	p.NodesForConns = int(math.Ceil(conns / p.ConnsPerNode))
-
-	// Messages per node: the fastest single-node unicast run whose p99 meets the
-	// target and that lost nothing.
-	var best *ScenarioResult
-	var bestRate float64
-	var flatOut *ScenarioResult
-	for _, s := range res.Scenarios {
-		if s.Name != "unicast" || s.Status != statusOK || s.Latency == nil || s.Params.Nodes != 1 {
-			continue
-		}
-		v, _ := s.Figure("delivered_per_s")
-		lost, _ := s.Figure("lost")
-		if s.Params.Rate == 0 && (flatOut == nil || v > valueOf(flatOut, "delivered_per_s")) {
-			flatOut = s
-		}
-		if s.Latency.P99 <= in.p99 && lost == 0 && v > bestRate {
-			best, bestRate = s, v
-		}
-	}
-	switch {
-	case best != nil:
-		p.MsgsPerNode = bestRate * in.headroom
-		p.MsgsPerNodeSource = fmt.Sprintf("%s: %s msgs/s with p99 %s ms (<= %s ms), times headroom %.0f%%",
-			best.Label, fmtNum(bestRate), fmtNum(best.Latency.P99), fmtNum(in.p99), in.headroom*100)
-		if flatOut != nil && best != flatOut {
-			warn("the flat-out run (%s msgs/s, p99 %s ms) missed the p99; the per-node rate is from a paced run, so the real limit lies between",
-				fmtNum(valueOf(flatOut, "delivered_per_s")), fmtNum(flatOut.Latency.P99))
-		}
-	case flatOut != nil:
-		v := valueOf(flatOut, "delivered_per_s")
-		p.MsgsPerNode = v * in.headroom
-		p.MsgsPerNodeSource = fmt.Sprintf("%s: %s msgs/s flat out, times headroom %.0f%%", flatOut.Label, fmtNum(v), in.headroom*100)
-		warn("no unicast run met p99 <= %s ms without loss: the per-node rate is the flat-out throughput, whose p99 was %s ms", fmtNum(in.p99), fmtNum(flatOut.Latency.P99))
-	default:
-		return nil, errors.New("plan: results have no successful single-node unicast run (run: herald bench unicast --rate 0,2000,20000)")
+	if err := planMsgsPerNode(res, in, p); err != nil {
+		return nil, err
 	}
 	deliveries := in.rate * in.perUser
 	p.NodesForRate = int(math.Ceil(deliveries / p.MsgsPerNode))
@@ -212,8 +179,98 @@ func makePlan(res *Results, in planInput) (*Plan, error) {
 	} else {
 		p.Binding = "messages/s per node (" + p.MsgsPerNodeSource + ")"
 	}
+	planRedisRate(res, in, p)
+	planRedisMemory(res, in, p)
+	p.RedisShardsForMem = int(math.Ceil(p.RedisMemoryBytes / (in.redisRAM * in.headroom)))
+	p.RedisShards = max(p.RedisShardsForRate, p.RedisShardsForMem, 1)
+	if p.RedisShards > 1 {
+		p.warn("more than one Redis: run a Redis Cluster (redis.addrs) and streams.partitions >= the shard count so that routing spreads")
+	}
+	if res.Machine.Cores <= 2 {
+		p.warn("measured on %d cores shared by the clients, Redis and Herald: per-node figures are a floor for dedicated machines", res.Machine.Cores)
+	}
+	return p, nil
+}
 
-	// Redis throughput: CPU per published message of the fastest unicast run.
+func (p *Plan) warn(f string, a ...any) { p.Warnings = append(p.Warnings, fmt.Sprintf(f, a...)) }
+
+// planConnsPerNode is the connections one node holds: the open-file limit, or
+// the memory of idle connections (an idle run) when that binds first.
+func planConnsPerNode(res *Results, in planInput, p *Plan) {
+	fdLimit := float64(maxConnsPerNode)
+	if res.Machine.FDLimit > 0 {
+		fdLimit = math.Min(fdLimit, float64(res.Machine.FDLimit)-500)
+	}
+	p.ConnsPerNode, p.ConnsPerNodeLimit = fdLimit, fmt.Sprintf("open files: %d per process on the measured machine", res.Machine.FDLimit)
+	idle := pick(res, func(s *ScenarioResult) bool { return s.Name == "idle" && s.Status == statusOK })
+	if idle == nil {
+		p.warn("no idle run in %s: memory per connection not measured, only the open-file limit is used", "results")
+		return
+	}
+	per, _ := idle.Figure("rss_per_conn_bytes")
+	empty, _ := idle.Figure("server_rss_empty_bytes")
+	if per <= 0 {
+		return
+	}
+	byRAM := (in.nodeRAM*in.headroom - empty) / per
+	if byRAM < p.ConnsPerNode {
+		p.ConnsPerNode = byRAM
+		p.ConnsPerNodeLimit = fmt.Sprintf("memory: %.0f B RSS per idle connection (idle, %d connections), %.0f%% of %.1f GiB",
+			per, idle.Params.Clients, in.headroom*100, in.nodeRAM/(1<<30))
+	} else {
+		p.ConnsPerNodeLimit += fmt.Sprintf(" (memory would allow %.0f: %.0f B per idle connection)", byRAM, per)
+	}
+}
+
+// planMsgsPerNode is the deliveries one node makes per second: the fastest
+// single-node unicast run whose p99 met the target and that lost nothing, else
+// the fastest flat-out run, with a warning.
+func planMsgsPerNode(res *Results, in planInput, p *Plan) error {
+	best, flatOut := unicastRuns(res, in.p99)
+	switch {
+	case best != nil:
+		bestRate := valueOf(best, "delivered_per_s")
+		p.MsgsPerNode = bestRate * in.headroom
+		p.MsgsPerNodeSource = fmt.Sprintf("%s: %s msgs/s with p99 %s ms (<= %s ms), times headroom %.0f%%",
+			best.Label, fmtNum(bestRate), fmtNum(best.Latency.P99), fmtNum(in.p99), in.headroom*100)
+		if flatOut != nil && best != flatOut {
+			p.warn("the flat-out run (%s msgs/s, p99 %s ms) missed the p99; the per-node rate is from a paced run, so the real limit lies between",
+				fmtNum(valueOf(flatOut, "delivered_per_s")), fmtNum(flatOut.Latency.P99))
+		}
+	case flatOut != nil:
+		v := valueOf(flatOut, "delivered_per_s")
+		p.MsgsPerNode = v * in.headroom
+		p.MsgsPerNodeSource = fmt.Sprintf("%s: %s msgs/s flat out, times headroom %.0f%%", flatOut.Label, fmtNum(v), in.headroom*100)
+		p.warn("no unicast run met p99 <= %s ms without loss: the per-node rate is the flat-out throughput, whose p99 was %s ms", fmtNum(in.p99), fmtNum(flatOut.Latency.P99))
+	default:
+		return errors.New("plan: results have no successful single-node unicast run (run: herald bench unicast --rate 0,2000,20000)")
+	}
+	return nil
+}
+
+// unicastRuns finds, among the successful single-node unicast runs, the fastest
+// that met p99 (ms) without loss, and the fastest flat-out one.
+func unicastRuns(res *Results, p99 float64) (best, flatOut *ScenarioResult) {
+	var bestRate float64
+	for _, s := range res.Scenarios {
+		if s.Name != "unicast" || s.Status != statusOK || s.Latency == nil || s.Params.Nodes != 1 {
+			continue
+		}
+		v, _ := s.Figure("delivered_per_s")
+		lost, _ := s.Figure("lost")
+		if s.Params.Rate == 0 && (flatOut == nil || v > valueOf(flatOut, "delivered_per_s")) {
+			flatOut = s
+		}
+		if s.Latency.P99 <= p99 && lost == 0 && v > bestRate {
+			best, bestRate = s, v
+		}
+	}
+	return best, flatOut
+}
+
+// planRedisRate is the messages one Redis routes per second: one core's worth
+// of the Redis CPU per message of the fastest unicast run that measured it.
+func planRedisRate(res *Results, in planInput, p *Plan) {
 	var cpuRun *ScenarioResult
 	for _, s := range res.Scenarios {
 		if (s.Name == "unicast" || s.Name == "cluster") && s.Status == statusOK && s.Params.Mode == modeUnicast {
@@ -227,23 +284,11 @@ func makePlan(res *Results, in planInput) (*Plan, error) {
 		p.RedisMsgsPerS = 1e6 / us * in.headroom
 		p.RedisMsgsSource = fmt.Sprintf("%s: %.1f µs of Redis CPU per message (one core), times headroom %.0f%%", cpuRun.Label, us, in.headroom*100)
 	} else {
-		warn("no Redis CPU figure: Redis throughput not estimated")
+		p.warn("no Redis CPU figure: Redis throughput not estimated")
 	}
 	if p.RedisMsgsPerS > 0 {
 		p.RedisShardsForRate = int(math.Ceil(in.rate / p.RedisMsgsPerS))
 	}
-
-	// Redis memory.
-	planRedisMemory(res, in, p)
-	p.RedisShardsForMem = int(math.Ceil(p.RedisMemoryBytes / (in.redisRAM * in.headroom)))
-	p.RedisShards = max(p.RedisShardsForRate, p.RedisShardsForMem, 1)
-	if p.RedisShards > 1 {
-		warn("more than one Redis: run a Redis Cluster (redis.addrs) and streams.partitions >= the shard count so that routing spreads")
-	}
-	if res.Machine.Cores <= 2 {
-		warn("measured on %d cores shared by the clients, Redis and Herald: per-node figures are a floor for dedicated machines", res.Machine.Cores)
-	}
-	return p, nil
 }
 
 func valueOf(s *ScenarioResult, key string) float64 {

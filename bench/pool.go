@@ -83,6 +83,18 @@ func (r *runner) openPool(e *env, n int, mode string, failover bool, dir string)
 	if procs > n {
 		procs = n
 	}
+	if err := r.startWorkers(p, base, procs, dir); err != nil {
+		p.close()
+		return nil, err
+	}
+	p.processes = procs
+	return p, nil
+}
+
+// startWorkers starts procs worker processes for the pool, the clients spread
+// evenly over them (the first n % procs take one more).
+func (r *runner) startWorkers(p *clientPool, base GroupSpec, procs int, dir string) error {
+	n := base.Total
 	first := 0
 	for i := 0; i < procs; i++ {
 		spec := base
@@ -96,13 +108,11 @@ func (r *runner) openPool(e *env, n int, mode string, failover bool, dir string)
 		w, err := startWorker(r.heraldBin, "client worker "+strconv.Itoa(i), spec,
 			filepath.Join(dir, "worker-"+strconv.Itoa(i)+".log"), prof)
 		if err != nil {
-			p.close()
-			return nil, err
+			return err
 		}
 		p.groups = append(p.groups, w)
 	}
-	p.processes = procs
-	return p, nil
+	return nil
 }
 
 func btoi(b bool) int {

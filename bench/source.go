@@ -116,77 +116,80 @@ func (s *redisSource) warm(ctx context.Context) {
 	}
 }
 
+// run publishes the measured messages: at p.rate for p.dur, or flat out.
 func (s *redisSource) run(ctx context.Context, p pubPlan) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	end := time.Now().Add(p.dur)
-	var wg sync.WaitGroup
 	if p.rate > 0 {
-		jobs := make(chan [2]int64, 1024)
-		for range s.publishers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range jobs {
-					s.send(ctx, j[0], j[1], false)
-				}
-			}()
-		}
-		start := time.Now()
-		var sent int64
-		for ctx.Err() == nil {
-			el := time.Since(start)
-			if el >= p.dur {
-				break
-			}
-			due := int64(p.rate * el.Seconds())
-			for sent < due {
-				c := min(due-sent, int64(s.batch))
-				s.issued.Add(c)
-				select {
-				case jobs <- [2]int64{sent, c}:
-				case <-ctx.Done():
-				}
-				sent += c
-			}
-			time.Sleep(time.Millisecond)
-		}
-		close(jobs)
-		wg.Wait()
-		return ctx.Err()
+		return s.runPaced(ctx, p)
 	}
-	// Flat out: keep at most window messages in flight.
-	var next atomic.Int64
-	lastProgress := atomic.Int64{}
-	lastProgress.Store(time.Now().UnixNano())
-	var lastSeen atomic.Int64
-	batch := min(int64(s.batch), max(p.window, 1))
+	return s.runFlatOut(ctx, cancel, p)
+}
+
+// runPaced hands the publishers a batch of at most --batch messages whenever the
+// rate makes them due, checking every millisecond.
+func (s *redisSource) runPaced(ctx context.Context, p pubPlan) error {
+	jobs := make(chan [2]int64, 1024)
+	var wg sync.WaitGroup
+	for range s.publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				s.send(ctx, j[0], j[1], false)
+			}
+		}()
+	}
+	start := time.Now()
+	var sent int64
+	for ctx.Err() == nil {
+		el := time.Since(start)
+		if el >= p.dur {
+			break
+		}
+		due := int64(p.rate * el.Seconds())
+		for sent < due {
+			c := min(due-sent, int64(s.batch))
+			s.issued.Add(c)
+			select {
+			case jobs <- [2]int64{sent, c}:
+			case <-ctx.Done():
+			}
+			sent += c
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(jobs)
+	wg.Wait()
+	return ctx.Err()
+}
+
+// flatOutWindow is what the flat-out publishers share.
+type flatOutWindow struct {
+	next         atomic.Int64 // the next message's number
+	lastSeen     atomic.Int64 // deliveries at the last check
+	lastProgress atomic.Int64 // unix ns when lastSeen last changed
+	batch        int64
+}
+
+// runFlatOut keeps at most p.window messages in flight (published, not yet
+// delivered) until p.dur ends, and gives up when nothing is delivered for p.stall.
+func (s *redisSource) runFlatOut(ctx context.Context, cancel context.CancelFunc, p pubPlan) error {
+	end := time.Now().Add(p.dur)
+	w := &flatOutWindow{batch: min(int64(s.batch), max(p.window, 1))}
+	w.lastProgress.Store(time.Now().UnixNano())
+	var wg sync.WaitGroup
 	for range s.publishers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil && time.Now().Before(end) {
-				for {
-					d := p.delivery()
-					if old := lastSeen.Load(); d != old && lastSeen.CompareAndSwap(old, d) {
-						lastProgress.Store(time.Now().UnixNano())
-					}
-					if (s.issued.Load()+batch)*p.fanout-d <= p.window*p.fanout {
-						break
-					}
-					if ctx.Err() != nil || !time.Now().Before(end) {
-						return
-					}
-					if p.stall > 0 && time.Since(time.Unix(0, lastProgress.Load())) > p.stall {
-						s.stalled.Store(true)
-						cancel()
-						return
-					}
-					time.Sleep(100 * time.Microsecond)
+				if !s.waitWindow(ctx, cancel, p, w, end) {
+					return
 				}
-				s.issued.Add(batch)
-				n0 := next.Add(batch) - batch
-				s.send(ctx, n0, batch, false)
+				s.issued.Add(w.batch)
+				n0 := w.next.Add(w.batch) - w.batch
+				s.send(ctx, n0, w.batch, false)
 			}
 		}()
 	}
@@ -195,6 +198,30 @@ func (s *redisSource) run(ctx context.Context, p pubPlan) error {
 		return fmt.Errorf("publishing stalled: nothing delivered for %v with %d messages in flight", p.stall, s.issued.Load()-p.delivery()/max(p.fanout, 1))
 	}
 	return nil
+}
+
+// waitWindow waits until one more batch fits in the window. It returns false when
+// the run ends meanwhile: its time is up, ctx is done, or nothing was delivered
+// for p.stall (then it marks the source stalled and cancels the run).
+func (s *redisSource) waitWindow(ctx context.Context, cancel context.CancelFunc, p pubPlan, w *flatOutWindow, end time.Time) bool {
+	for {
+		d := p.delivery()
+		if old := w.lastSeen.Load(); d != old && w.lastSeen.CompareAndSwap(old, d) {
+			w.lastProgress.Store(time.Now().UnixNano())
+		}
+		if (s.issued.Load()+w.batch)*p.fanout-d <= p.window*p.fanout {
+			return true
+		}
+		if ctx.Err() != nil || !time.Now().Before(end) {
+			return false
+		}
+		if p.stall > 0 && time.Since(time.Unix(0, w.lastProgress.Load())) > p.stall {
+			s.stalled.Store(true)
+			cancel()
+			return false
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 // sendTo publishes count unmeasured messages to user u in one pipeline.

@@ -7,12 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"runtime/pprof"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -43,7 +38,8 @@ type workerHello struct {
 	CPUProfile string    `json:"cpuprofile,omitempty"`
 }
 
-// runWorker is the worker process's main loop.
+// runWorker is the worker process's main loop: the spec, then requests until
+// stdin closes or a close request.
 func runWorker(stdin io.Reader, stdout io.Writer) error {
 	in := bufio.NewScanner(stdin)
 	in.Buffer(make([]byte, 1<<20), 16<<20)
@@ -55,76 +51,62 @@ func runWorker(stdin io.Reader, stdout io.Writer) error {
 		return fmt.Errorf("worker: spec: %w", err)
 	}
 	if hello.CPUProfile != "" {
-		f, err := os.Create(hello.CPUProfile)
+		stop, err := startCPUProfile(hello.CPUProfile)
 		if err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer stop()
 	}
 	g, err := newLocalGroup(hello.Spec)
 	if err != nil {
 		return err
 	}
-	var wmu sync.Mutex
-	enc := json.NewEncoder(stdout)
-	send := func(r workerReply) error {
-		wmu.Lock()
-		defer wmu.Unlock()
-		return enc.Encode(r)
-	}
+	w := &worker{g: g, enc: json.NewEncoder(stdout)}
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		last := int64(-1)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if d := g.Delivered(); d != last {
-					last = d
-					if send(workerReply{Op: "progress", Delivered: d}) != nil {
-						return
-					}
+	go w.progress(stop)
+	return w.serve(in)
+}
+
+// worker is the worker process's side: its clients and its replies.
+type worker struct {
+	g   group
+	mu  sync.Mutex // one line at a time on stdout
+	enc *json.Encoder
+}
+
+func (w *worker) send(r workerReply) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.enc.Encode(r)
+}
+
+// progress sends the delivery count every 20 ms when it changed, until stop.
+func (w *worker) progress(stop <-chan struct{}) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	last := int64(-1)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if d := w.g.Delivered(); d != last {
+				last = d
+				if w.send(workerReply{Op: "progress", Delivered: d}) != nil {
+					return
 				}
 			}
 		}
-	}()
-	// Requests run concurrently (a tick must not wait for a long connect); each
-	// answer carries its request's id. close is answered after the others.
+	}
+}
+
+// serve runs the requests concurrently (a tick must not wait for a long connect);
+// each answer carries its request's id. close is answered after the others, and
+// ends the loop.
+func (w *worker) serve(in *bufio.Scanner) error {
 	ctx := context.Background()
 	var reqs sync.WaitGroup
-	handle := func(req workerRequest) error {
-		var body any
-		var err error
-		switch req.Op {
-		case "connect":
-			body, err = g.Connect(ctx, req.Concurrency)
-		case "subscribe":
-			err = g.Subscribe(req.Topic)
-		case "tick":
-			body, err = g.Tick()
-		case "final":
-			body, err = g.Final()
-		case "close":
-			err = g.Close()
-		default:
-			err = fmt.Errorf("unknown op %q", req.Op)
-		}
-		rep := workerReply{ID: req.ID, Op: "reply"}
-		if err != nil {
-			rep.Err = err.Error()
-		}
-		if body != nil {
-			rep.Body, _ = json.Marshal(body)
-		}
-		return send(rep)
-	}
 	for in.Scan() {
 		var req workerRequest
 		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
@@ -132,148 +114,45 @@ func runWorker(stdin io.Reader, stdout io.Writer) error {
 		}
 		if req.Op == "close" {
 			reqs.Wait()
-			return handle(req)
+			return w.handle(ctx, req)
 		}
 		reqs.Add(1)
 		go func() {
 			defer reqs.Done()
-			_ = handle(req)
+			_ = w.handle(ctx, req)
 		}()
 	}
 	reqs.Wait()
-	_ = g.Close()
+	_ = w.g.Close()
 	return in.Err()
 }
 
-// remoteGroup is the bench's side of a worker process.
-type remoteGroup struct {
-	name      string
-	cmd       *exec.Cmd
-	stdin     io.WriteCloser
-	delivered atomic.Int64
-	mu        sync.Mutex // guards the requests' writes, nextID and pending
-	nextID    int64
-	pending   map[int64]chan workerReply
-	done      chan struct{}
-	logPath   string
-}
-
-// startWorker starts `bin bench internal-worker` for spec.
-func startWorker(bin, name string, spec GroupSpec, logPath, cpuprofile string) (*remoteGroup, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// handle runs one request and sends its reply.
+func (w *worker) handle(ctx context.Context, req workerRequest) error {
+	body, err := w.do(ctx, req)
+	rep := workerReply{ID: req.ID, Op: "reply"}
 	if err != nil {
-		return nil, err
+		rep.Err = err.Error()
 	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "bench", "internal-worker")
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
+	if body != nil {
+		rep.Body, _ = json.Marshal(body)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	w := &remoteGroup{name: name, cmd: cmd, stdin: stdin, pending: map[int64]chan workerReply{}, done: make(chan struct{}), logPath: logPath}
-	go func() {
-		defer close(w.done)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
-		for sc.Scan() {
-			var r workerReply
-			if json.Unmarshal(sc.Bytes(), &r) != nil {
-				continue
-			}
-			if r.Op == "progress" {
-				w.delivered.Store(r.Delivered)
-				continue
-			}
-			w.mu.Lock()
-			ch := w.pending[r.ID]
-			delete(w.pending, r.ID)
-			w.mu.Unlock()
-			if ch != nil {
-				ch <- r
-			}
-		}
-		_ = cmd.Wait()
-	}()
-	hello, _ := json.Marshal(workerHello{Spec: spec, CPUProfile: cpuprofile})
-	if _, err := stdin.Write(append(hello, '\n')); err != nil {
-		w.kill()
-		return nil, err
-	}
-	return w, nil
+	return w.send(rep)
 }
 
-func (w *remoteGroup) call(req workerRequest, out any) error {
-	ch := make(chan workerReply, 1)
-	w.mu.Lock()
-	w.nextID++
-	req.ID = w.nextID
-	w.pending[req.ID] = ch
-	b, _ := json.Marshal(req)
-	_, err := w.stdin.Write(append(b, '\n'))
-	w.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("%s: %w (log %s: %s)", w.name, err, w.logPath, tailFile(w.logPath, 0, 5))
+func (w *worker) do(ctx context.Context, req workerRequest) (body any, err error) {
+	switch req.Op {
+	case "connect":
+		return w.g.Connect(ctx, req.Concurrency)
+	case "subscribe":
+		return nil, w.g.Subscribe(req.Topic)
+	case "tick":
+		return w.g.Tick()
+	case "final":
+		return w.g.Final()
+	case "close":
+		return nil, w.g.Close()
+	default:
+		return nil, fmt.Errorf("unknown op %q", req.Op)
 	}
-	select {
-	case r := <-ch:
-		if r.Err != "" {
-			return fmt.Errorf("%s: %s", w.name, r.Err)
-		}
-		if out != nil && len(r.Body) > 0 {
-			return json.Unmarshal(r.Body, out)
-		}
-		return nil
-	case <-w.done:
-		return fmt.Errorf("%s exited (log %s: %s)", w.name, w.logPath, tailFile(w.logPath, 0, 5))
-	}
-}
-
-func (w *remoteGroup) Connect(ctx context.Context, concurrency int) (ConnectResult, error) {
-	var r ConnectResult
-	err := w.call(workerRequest{Op: "connect", Concurrency: concurrency}, &r)
-	return r, err
-}
-
-func (w *remoteGroup) Subscribe(topic string) error {
-	return w.call(workerRequest{Op: "subscribe", Topic: topic}, nil)
-}
-
-func (w *remoteGroup) Tick() (Tick, error) {
-	var t Tick
-	err := w.call(workerRequest{Op: "tick"}, &t)
-	return t, err
-}
-
-func (w *remoteGroup) Final() (Final, error) {
-	var f Final
-	err := w.call(workerRequest{Op: "final"}, &f)
-	return f, err
-}
-
-func (w *remoteGroup) Delivered() int64 { return w.delivered.Load() }
-
-// Close closes the worker's clients and waits for the process to exit.
-func (w *remoteGroup) Close() error {
-	err := w.call(workerRequest{Op: "close"}, nil)
-	_ = w.stdin.Close()
-	select {
-	case <-w.done:
-	case <-time.After(30 * time.Second):
-		w.kill()
-	}
-	return err
-}
-
-func (w *remoteGroup) kill() {
-	_ = w.cmd.Process.Kill()
-	<-w.done
 }
