@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -207,8 +208,17 @@ func (l *partitionLoop) step(ctx context.Context) error {
 		return l.retryStuck(ctx)
 	}
 	if l.held != nil {
+		// With the batches in flight behind it (a retried hand-off whose WAIT fell
+		// short leaves the next batch appended): their history entries are older
+		// than the held batch's new ones, and handed off after those they would
+		// reach sessions below an offset already seen, acknowledged, and be
+		// skipped by a client that resumed in between.
 		msgs := l.held
-		l.held = nil
+		if l.appended != nil {
+			msgs = slices.Concat(msgs, l.appended.msgs)
+		}
+		msgs = slices.Concat(msgs, l.fresh)
+		l.held, l.appended, l.fresh = nil, nil, nil
 		return l.route(ctx, msgs)
 	}
 	if time.Now().After(l.reclaimAt) {

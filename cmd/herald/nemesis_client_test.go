@@ -43,6 +43,7 @@ type nemesisClient struct {
 	wrongUser int
 	idClash   int // one seq under two push ids
 	late      int // pushes not above their session's previous offset
+	lateFirst int // of those, a push's first copy: a resume in between would have skipped it
 	sessions  int // welcomes received
 	dropped   int // connections ended by the server or the network, not by leaving
 	done      chan struct{}
@@ -260,7 +261,8 @@ func (s *nemesisSession) push(at time.Time, f frame) {
 
 	s.mu.Lock()
 	session := s.session
-	late := s.lastOffset != "" && !offsetAbove(off, s.lastOffset)
+	prev := s.lastOffset
+	late := prev != "" && !offsetAbove(off, prev)
 	s.lastOffset = off
 	s.mu.Unlock()
 
@@ -273,6 +275,9 @@ func (s *nemesisSession) push(at time.Time, f frame) {
 	}
 	if late {
 		c.late++
+		if !dup {
+			c.lateFirst++
+		}
 	}
 	if to != c.user || owner != c.user {
 		c.wrongUser++
@@ -290,6 +295,8 @@ func (s *nemesisSession) push(at time.Time, f frame) {
 	ev := nemesisEvent{Ev: "push", User: c.user, Node: s.node, Session: session, Offset: off, ID: id, Seq: seq, Dup: dup, Late: late}
 	if to != c.user || owner != c.user {
 		ev.Detail = "wrong user: to " + to + ", data for " + owner
+	} else if late && !dup {
+		ev.Detail = "first copy, below the session's previous push " + prev
 	}
 	c.rec.add(at, ev)
 }

@@ -25,6 +25,7 @@ type nemesisFault struct {
 	Node  int // index into the cluster's nodes for node faults; into the replicas for replica faults
 	Hold  time.Duration
 	Burst int // position in a burst of Redis crashes (1, 2, 3), 0 otherwise
+	Shard int // on a Redis Cluster, the shard (1 to 3, by first slot) of a Redis fault; 0 elsewhere
 	Lane  int // the kind's lane: faults of one lane follow one another, lanes run side by side
 }
 
@@ -33,7 +34,9 @@ func (f nemesisFault) String() string {
 	if f.Kind == faultNodeKill || f.Kind == faultNodeStop {
 		s += fmt.Sprintf(" node %d", f.Node)
 	}
-	if f.Kind == faultReplicaKill {
+	if f.Shard > 0 {
+		s += fmt.Sprintf(" shard %d", f.Shard)
+	} else if f.Kind == faultReplicaKill {
 		s += fmt.Sprintf(" replica %d", f.Node)
 	}
 	if f.Burst > 0 {
@@ -52,7 +55,8 @@ func (f nemesisFault) String() string {
 // their own goroutines, so they must not call t.Fatal. One lane (standalone) is
 // the first nemesis: one fault at a time. The Sentinel topology puts node faults
 // in lane 1, because its Redis faults wait until the group is whole again, which
-// takes 8-18 s after a failover and would leave the nodes alone meanwhile.
+// takes 8-18 s after a failover and would leave the nodes alone meanwhile; the
+// Redis Cluster topology does the same.
 type nemesisFaultKind struct {
 	kind   string
 	lane   int

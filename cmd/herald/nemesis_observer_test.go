@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/streams"
 )
 
 // nemesisObserver samples the cluster's state in Redis five times a second and
@@ -74,7 +76,7 @@ func (o *nemesisObserver) sample() (map[string]string, bool) {
 	defer cancel()
 	pipe := o.rdb.Pipeline()
 	nodes := pipe.ZRange(ctx, "herald:nodes", 0, -1)
-	lease := pipe.Get(ctx, "herald:in:lease")
+	lease := pipe.Get(ctx, nemesisLeaseKey)
 	inboxes := map[string]*redis.IntCmd{}
 	for _, n := range o.nodes {
 		inboxes[n] = pipe.Exists(ctx, "herald:{n:"+n+"}:in")
@@ -102,6 +104,11 @@ func (o *nemesisObserver) sample() (map[string]string, bool) {
 	}
 	return state, true
 }
+
+// nemesisLeaseKey is the ingress lease as the nodes name it (one partition,
+// prefix herald): "herald:in:lease", what the observer read before, is no key
+// of theirs, and its record never showed a lease holder.
+var nemesisLeaseKey = streams.NewKeys("herald", 1).Lease(0)
 
 func sortedJoin(s []string) string {
 	sort.Strings(s)

@@ -118,7 +118,11 @@ func (p *nemesisPublisher) attempt(seq int, user string, try int) bool {
 		values = append(values, "id", key)
 	}
 	at := time.Now()
-	pipe := p.rdb.Pipeline()
+	pipe, err := p.pipeline(ctx)
+	if err != nil {
+		p.rec.add(at, nemesisEvent{Ev: "publish_fail", User: user, Seq: seq, ID: key, Detail: fmt.Sprintf("attempt %d: the stream's master: %v", try, err)})
+		return false
+	}
 	add := pipe.XAdd(ctx, &redis.XAddArgs{Stream: "herald:in", Values: values})
 	var role, client, wait *redis.Cmd
 	if p.wait > 0 {
@@ -150,6 +154,24 @@ func (p *nemesisPublisher) attempt(seq int, user string, try int) bool {
 	p.mu.Unlock()
 	p.rec.add(at, nemesisEvent{Ev: "publish", User: user, Seq: seq, ID: id, Detail: detail})
 	return true
+}
+
+// pipeline is where an attempt goes. On Redis Cluster, with replicas to wait
+// for, it is a pipeline on the ingress stream's master's own client: the cluster
+// client would send the keyless ROLE, CLIENT INFO and WAIT to any master, and a
+// WAIT covers only its own connection's writes (docs/OPERATIONS.md, "Redis
+// Cluster with replicas"). That client follows no MOVED: an XADD that a demoted
+// master refuses fails the attempt, and the next one asks the reloaded slot map.
+func (p *nemesisPublisher) pipeline(ctx context.Context) (redis.Pipeliner, error) {
+	cc, ok := p.rdb.(*redis.ClusterClient)
+	if !ok || p.wait == 0 {
+		return p.rdb.Pipeline(), nil
+	}
+	m, err := cc.MasterForKey(ctx, "herald:in")
+	if err != nil {
+		return nil, err
+	}
+	return m.Pipeline(), nil
 }
 
 // servedBy reads the server's address from CLIENT INFO (laddr) and its

@@ -20,11 +20,12 @@ import (
 
 // nemesisRedis is the Redis under test: one topology behind what the rest of the
 // nemesis needs of it. Nodes, clients, the publisher and the checker do not know
-// which one runs. A new topology (a Redis Cluster with replicas, say) implements
-// this and gets a -nemesis.redis value in startNemesisRedis.
+// which one runs (the publisher only sends its WAIT to the ingress stream's own
+// master on a Redis Cluster). A new topology implements this and gets a
+// -nemesis.redis value in startNemesisRedis.
 type nemesisRedis interface {
-	// nodeFlags point a herald node at it (redis.addr, or the Sentinels, and
-	// redis.wait_replicas where replicas confirm writes).
+	// nodeFlags point a herald node at it (redis.addr, the Sentinels, or
+	// redis.addrs, and redis.wait_replicas where replicas confirm writes).
 	nodeFlags() []string
 	// client is a new client of its master(s), without client-side retries, for
 	// the publisher, the observer and the traces. The caller closes it.
@@ -51,8 +52,10 @@ func startNemesisRedis(t *testing.T, name string, rec *nemesisRecorder) nemesisR
 		return startNemesisStandalone(t)
 	case "sentinel":
 		return startNemesisSentinel(t, rec)
+	case "cluster":
+		return startNemesisRedisCluster(t, rec)
 	}
-	t.Fatalf("-nemesis.redis %q: want standalone or sentinel", name)
+	t.Fatalf("-nemesis.redis %q: want standalone, sentinel or cluster", name)
 	return nil
 }
 

@@ -102,19 +102,21 @@ func (s *nemesisSentinel) faults(nodes int, nodeTTL time.Duration) []nemesisFaul
 	return []nemesisFaultKind{
 		nodeKillFault(1, 60, nodes),
 		nodeStopFault(1, 40, nodes, nodeTTL),
-		{kind: faultMasterKill, weight: 35, plan: planMasterFault(faultMasterKill, 2*time.Second, 8*time.Second), apply: s.masterKill},
-		{kind: faultMasterStop, weight: 35, plan: planMasterFault(faultMasterStop, redistest.SentinelDownAfter*3/2, 6*time.Second), apply: s.masterStop},
+		{kind: faultMasterKill, weight: 35, plan: planMasterFault(faultMasterKill, redistest.SentinelDownAfter, 2*time.Second, 8*time.Second), apply: s.masterKill},
+		{kind: faultMasterStop, weight: 35, plan: planMasterFault(faultMasterStop, redistest.SentinelDownAfter, redistest.SentinelDownAfter*3/2, 6*time.Second), apply: s.masterStop},
 		{kind: faultReplicaKill, weight: 30, plan: planReplicaKill, apply: s.replicaKill},
 	}
 }
 
 // planMasterFault plans a kill or a stop of the master. One in three is shorter
-// than the Sentinels' down-after (0.2-0.7 s: no failover, a stall, or a restart
-// from the AOF), the others last [lo, hi): a failover, then an old master that
-// comes back believing it is master until the Sentinels turn it into a replica.
-func planMasterFault(kind string, lo, hi time.Duration) func(*rand.Rand, *[]nemesisFault, time.Duration) time.Duration {
+// than down, the time after which a master that does not answer is failed over
+// (the Sentinels' down-after, cluster-node-timeout): 0.2-0.7 of it, no failover,
+// a stall, or a restart from the AOF. The others last [lo, hi): a failover, then
+// an old master that comes back believing it is master until it is turned into a
+// replica.
+func planMasterFault(kind string, down, lo, hi time.Duration) func(*rand.Rand, *[]nemesisFault, time.Duration) time.Duration {
 	return func(rng *rand.Rand, plan *[]nemesisFault, at time.Duration) time.Duration {
-		hold := between(rng, redistest.SentinelDownAfter/5, redistest.SentinelDownAfter*7/10)
+		hold := between(rng, down/5, down*7/10)
 		if rng.Intn(3) > 0 {
 			hold = between(rng, lo, hi)
 		}

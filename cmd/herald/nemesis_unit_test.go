@@ -18,6 +18,7 @@ func TestNemesisPlanIsAFunctionOfTheSeed(t *testing.T) {
 	}{
 		{"standalone", (&nemesisStandalone{}).faults(3, 3*time.Second)},
 		{"sentinel", (&nemesisSentinel{}).faults(3, 3*time.Second)},
+		{"cluster", (&nemesisRedisCluster{}).faults(3, 3*time.Second)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := nemesisPlan(7, 10*time.Minute, c.menu)
@@ -47,7 +48,10 @@ func checkPlan(t *testing.T, plan []nemesisFault, menu []nemesisFaultKind) {
 			t.Fatalf("%v: a node must stay stopped longer than node_ttl", f)
 		}
 		if f.Kind == faultMasterStop {
-			stops[f.Hold > redistest.SentinelDownAfter]++
+			stops[f.Hold > redistest.SentinelDownAfter]++ // = redistest.HANodeTimeout
+		}
+		if f.Lane == 0 && f.Shard > 3 {
+			t.Fatalf("%v: there are 3 shards", f)
 		}
 	}
 	for _, k := range menu {

@@ -1,6 +1,7 @@
 package redistest_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -17,6 +18,9 @@ func TestHAClusterFailsOverAndRejoins(t *testing.T) {
 	if len(ha.Nodes) != 6 || len(shards) != 3 {
 		t.Fatalf("%d nodes, %d shards; want 6 and 3", len(ha.Nodes), len(shards))
 	}
+	if whole, err := ha.Whole(); err != nil || len(whole) != 3 {
+		t.Fatalf("Whole right after the start: %v, %v", whole, err)
+	}
 	timeout := ha.Nodes[0].Client(t).ConfigGet(ctx(t), "cluster-node-timeout").Val()["cluster-node-timeout"]
 	if timeout != "1000" {
 		t.Fatalf("cluster-node-timeout = %q, want 1000", timeout)
@@ -29,6 +33,9 @@ func TestHAClusterFailsOverAndRejoins(t *testing.T) {
 	if _, err := pipe.Exec(ctx(t)); err != nil || wait.Val() != int64(1) {
 		t.Fatalf("SET + WAIT 1 = %v, %v; want 1 replica", wait.Val(), err)
 	}
+	if state, err := ha.FailoverState(sh); state != redistest.FailoverNone {
+		t.Fatalf("FailoverState of a healthy master = %s (%v), want %s", state, err, redistest.FailoverNone)
+	}
 
 	killed := time.Now()
 	sh.Master.Kill()
@@ -36,12 +43,22 @@ func TestHAClusterFailsOverAndRejoins(t *testing.T) {
 		t.Fatalf("promoted %s, want the replica %s", m.Addr, sh.Replica.Addr)
 	}
 	promoted := time.Since(killed)
+	if state, err := ha.FailoverState(sh); state != redistest.FailoverDone {
+		t.Fatalf("FailoverState after the promotion = %s (%v), want %s", state, err, redistest.FailoverDone)
+	}
+	if _, err := ha.Whole(); err == nil {
+		t.Fatal("Whole while a master is down and its replica alone")
+	}
 	if v, err := sh.Replica.Client(t).Get(ctx(t), "{a}x").Result(); err != nil || v != "v" {
 		t.Fatalf("GET on the promoted replica = %q, %v; want v", v, err)
 	}
 
 	ha.Rejoin(t, sh.Master, 30*time.Second)
 	now := ha.ShardOf(t, "{a}x")
+	whole, err := ha.Whole()
+	if err != nil || !slices.ContainsFunc(whole, func(w redistest.Shard) bool { return w.Master == sh.Replica && w.Replica == sh.Master }) {
+		t.Fatalf("Whole after the rejoin: %v, %v; want %s with its replica %s", whole, err, sh.Replica.Addr, sh.Master.Addr)
+	}
 	if now.Master != sh.Replica || now.Replica != sh.Master {
 		t.Fatalf("after the rejoin the shard is %s (replica %s); want %s (replica %s)",
 			now.Master.Addr, now.Replica.Addr, sh.Replica.Addr, sh.Master.Addr)
