@@ -67,8 +67,11 @@ func TestSentinelOldMasterRejoinsAsReplica(t *testing.T) {
 	// sends every 10 s: up to about 20 s.
 	start := time.Now()
 	got, err := g.WaitSettled(40 * time.Second)
-	if err != nil || got != m {
-		t.Fatalf("settled on %s (want %s): %v", got.Addr, m.Addr, err)
+	// Not necessarily on m: on a loaded machine a Sentinel may fail over once more
+	// (down-after is 1 s), to the other replica. What must hold is that the group
+	// is whole again under a master other than the killed one.
+	if err != nil || got == old {
+		t.Fatalf("settled on %v (the first promotion went to %s, the killed master was %s): %v", got, m.Addr, old.Addr, err)
 	}
 	t.Logf("the old master rejoined as a replica %v after its restart", time.Since(start))
 	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "v" {
