@@ -63,19 +63,26 @@ func NewCluster(rdb redis.UniversalClient, keys Keys, cfg ClusterConfig, p *Pres
 // Start clears what a previous run with this node id left (it died without
 // draining: its presence entries and session counts would outlive it, as the node
 // id keeps heartbeating and is never reaped), heartbeats once (so that the node is
-// known before it serves) and then runs the membership loop.
+// known before it serves) and then runs the membership loop. It is called once.
 func (c *Cluster) Start(ctx context.Context) error {
+	if err := c.begin(ctx); err != nil {
+		// No loop runs: Stop must not wait for one. A node whose start failed
+		// here stopped its helpers without a deadline and hung for good.
+		close(c.done)
+		return err
+	}
+	go c.run()
+	return nil
+}
+
+func (c *Cluster) begin(ctx context.Context) error {
 	if err := c.unlistRecipients(ctx, c.cfg.Node); err != nil {
 		return err
 	}
 	if err := c.rdb.Del(ctx, c.keys.NodeRecipients(c.cfg.Node)).Err(); err != nil {
 		return fmt.Errorf("streams: clear previous run: %w", err)
 	}
-	if err := c.heartbeat(ctx); err != nil {
-		return err
-	}
-	go c.run()
-	return nil
+	return c.heartbeat(ctx)
 }
 
 // Stop ends the loop. Idempotent.

@@ -92,9 +92,25 @@ func (n *nemesisNode) start(ready time.Duration) error {
 			n.setState(nodeUp)
 			return nil
 		} else if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready within %v: %v", n.id, ready, err)
+			n.dumpStacks(done)
+			return fmt.Errorf("%s not ready within %v: %v (goroutines in its log)", n.id, ready, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// dumpStacks asks a node that does not get ready for its goroutines (SIGQUIT:
+// the Go runtime writes them to the node's log and exits), so that the log says
+// where its start hangs; the caller kills it if it is still there.
+func (n *nemesisNode) dumpStacks(done <-chan struct{}) {
+	fmt.Fprintf(n.logf, "### nemesis: %s not ready, SIGQUIT at %s\n", n.id, time.Now().Format(time.RFC3339Nano))
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
 	}
 }
 
