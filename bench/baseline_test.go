@@ -122,8 +122,8 @@ func TestBaselinePacedUnicast(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := src.published()
-	if pub < 60 || pub > 110 || src.expected() != pub || src.errorCount() != 0 || src.firstError() != "" {
-		t.Errorf("published %d (want about 100), expected %d, errors %d", pub, src.expected(), src.errorCount())
+	if pub < 30 || pub > 100 || src.expected() != pub || src.errorCount() != 0 || src.firstError() != "" {
+		t.Errorf("published %d (want at most and about 100), expected %d, errors %d", pub, src.expected(), src.errorCount())
 	}
 	b.waitDelivered(t, pub)
 	if tk, _ := b.g.Tick(); tk.Misrouted != 0 || tk.Dup != 0 || tk.Bad != 0 {
@@ -138,7 +138,7 @@ func TestBaselinePacedBroadcast(t *testing.T) {
 	if err := src.run(context.Background(), pubPlan{rate: 200, dur: 200 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	if pub := src.published(); pub < 20 || src.expected() != 3*pub {
+	if pub := src.published(); pub < 10 || pub > 40 || src.expected() != 3*pub {
 		t.Errorf("published %d, expected %d", pub, src.expected())
 	}
 	b.waitDelivered(t, src.expected())
@@ -173,7 +173,7 @@ func TestBaselineFlatOutWindow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if src.published() < 10 {
+			if src.published() < 5 {
 				t.Errorf("published %d", src.published())
 			}
 			b.waitDelivered(t, src.expected())

@@ -151,7 +151,7 @@ func TestDrainPhase(t *testing.T) {
 	if err := r.drain(context.Background(), d, m); err != nil {
 		t.Fatal(err)
 	}
-	if time.Since(start) > 100*time.Millisecond || m.expected != 12 || m.fin.Distinct != 12 || m.lat.TotalCount() != 1 || m.rec.TotalCount() != 1 {
+	if time.Since(start) > time.Second || m.expected != 12 || m.fin.Distinct != 12 || m.lat.TotalCount() != 1 || m.rec.TotalCount() != 1 {
 		t.Errorf("drain of a complete run took %v: %+v", time.Since(start), m)
 	}
 	select {
@@ -162,7 +162,7 @@ func TestDrainPhase(t *testing.T) {
 	src.exp = 20 // 8 never come
 	r, d = phaseRun(t, deliveryOpts{kind: kindBaseline, mode: modeUnicast}, g, src)
 	m = &deliveryMeasure{t1: time.Now()}
-	if err := r.drain(context.Background(), d, m); err != nil || m.tEnd.Sub(m.t1) < 200*time.Millisecond || m.tEnd.Sub(m.t1) > time.Second {
+	if err := r.drain(context.Background(), d, m); err != nil || m.tEnd.Sub(m.t1) < 200*time.Millisecond || m.tEnd.Sub(m.t1) > 3*time.Second {
 		t.Errorf("drain of an incomplete run: %v after %v", err, m.tEnd.Sub(m.t1))
 	}
 	g.err = errors.New("worker gone")

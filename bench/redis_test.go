@@ -227,7 +227,7 @@ func TestWaitStreamSettled(t *testing.T) {
 	go func() {
 		for i := 0; i < 5; i++ {
 			e.rdb.XAdd(ctx, &redis.XAddArgs{Stream: "s", Values: []any{"a", 1}})
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
 	}()
 	n, ok := waitStreamSettled(ctx, e.rdb, "s", 5*time.Second)

@@ -85,11 +85,14 @@ func TestServerProcReadiness(t *testing.T) {
 
 // Stop kills a process that ignores SIGTERM once the timeout is over.
 func TestServerProcStopEscalates(t *testing.T) {
-	p, err := launchProc("stubborn", "/bin/sh", []string{"-c", "trap '' TERM; sleep 30 & wait"}, "", filepath.Join(t.TempDir(), "p.log"))
+	ready := filepath.Join(t.TempDir(), "trapped")
+	p, err := launchProc("stubborn", "/bin/sh", []string{"-c", "trap '' TERM; touch " + ready + "; exec sleep 30"}, "", filepath.Join(t.TempDir(), "p.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let the shell set its trap
+	for _, err := os.Stat(ready); err != nil; _, err = os.Stat(ready) { // the shell has set its trap
+		time.Sleep(5 * time.Millisecond)
+	}
 	start := time.Now()
 	p.Stop(200 * time.Millisecond)
 	if p.alive() || time.Since(start) < 200*time.Millisecond {
