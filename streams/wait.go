@@ -41,6 +41,7 @@ func newReplicaWait(rdb redis.UniversalClient, n int, timeout time.Duration) rep
 type pendingWait struct {
 	cmd     *redis.Cmd
 	markers map[string]masterMarker // by master address
+	unknown error                   // a key whose master the client could not tell
 }
 
 // masterMarker is a marker key on one master, and that master's client.
@@ -65,7 +66,8 @@ func (w replicaWait) queue(ctx context.Context, pipe redis.Pipeliner) *pendingWa
 		return nil
 	}
 	if w.cluster != nil {
-		return &pendingWait{markers: w.markersByMaster(ctx, pipe.Cmds())}
+		markers, err := w.markersByMaster(ctx, pipe.Cmds())
+		return &pendingWait{markers: markers, unknown: err}
 	}
 	return &pendingWait{cmd: pipe.Do(ctx, "wait", w.n, w.timeout.Milliseconds())}
 }
@@ -77,6 +79,8 @@ func (w replicaWait) done(ctx context.Context, pw *pendingWait) error {
 	switch {
 	case pw == nil:
 		return nil
+	case pw.unknown != nil:
+		return pw.unknown
 	case pw.markers != nil:
 		return w.confirmPerMaster(ctx, pw.markers)
 	}
@@ -122,9 +126,9 @@ func (w replicaWait) confirmPerMaster(ctx context.Context, markers map[string]ma
 }
 
 // markersByMaster picks, for each master behind cmds' keys, one marker key that
-// lives on it. A master it cannot tell is left out: the pipeline then fails on
-// that command too, and nothing is acknowledged for it.
-func (w replicaWait) markersByMaster(ctx context.Context, cmds []redis.Cmder) map[string]masterMarker {
+// lives on it. A key whose master the client cannot tell (no slot map yet) makes
+// the whole round trip unconfirmed.
+func (w replicaWait) markersByMaster(ctx context.Context, cmds []redis.Cmder) (map[string]masterMarker, error) {
 	markers := make(map[string]masterMarker)
 	seen := make(map[string]bool)
 	for _, c := range cmds {
@@ -139,14 +143,13 @@ func (w replicaWait) markersByMaster(ctx context.Context, cmds []redis.Cmder) ma
 		seen[marker] = true
 		node, err := w.cluster.MasterForKey(ctx, marker)
 		if err != nil {
-			markers[marker] = masterMarker{key: marker} // confirmPerMaster reports it
-			continue
+			return nil, fmt.Errorf("streams: wait for %d replicas: master of %s: %v: %w", w.n, key, err, ErrNotReplicated)
 		}
 		if addr := node.Options().Addr; markers[addr].node == nil {
 			markers[addr] = masterMarker{node: node, key: marker}
 		}
 	}
-	return markers
+	return markers, nil
 }
 
 // onMaster writes the marker and WAITs on one connection of the master the
@@ -155,8 +158,8 @@ func (w replicaWait) markersByMaster(ctx context.Context, cmds []redis.Cmder) ma
 // the new one would confirm nothing about them, so they count as unconfirmed.
 func (w replicaWait) onMaster(ctx context.Context, addr string, m masterMarker) error {
 	now, err := w.cluster.MasterForKey(ctx, m.key)
-	if err != nil || m.node == nil || now.Options().Addr != addr {
-		return fmt.Errorf("streams: wait for %d replicas: the master of %s changed or is unknown: %w", w.n, m.key, ErrNotReplicated)
+	if err != nil || now.Options().Addr != addr {
+		return fmt.Errorf("streams: wait for %d replicas: the master of %s changed: %w", w.n, m.key, ErrNotReplicated)
 	}
 	pipe := m.node.Pipeline()
 	pipe.Set(ctx, m.key, "1", markerTTL)
@@ -170,7 +173,8 @@ func (w replicaWait) onMaster(ctx context.Context, addr string, m masterMarker) 
 	return w.check(c)
 }
 
-// markerTTL keeps the marker keys few: one per slot used in the last minute.
+// markerTTL keeps the marker keys few: one per hash tag a round trip used first
+// on its master in the last minute.
 const markerTTL = time.Minute
 
 // waitMarker is a key in the same Redis Cluster slot as key, under the same

@@ -3,6 +3,7 @@ package streams_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -59,25 +60,46 @@ func TestCommandKey(t *testing.T) {
 	}
 }
 
-// With redis.wait_replicas on a Cluster whose masters have no replica, no publish
-// is confirmed, whichever master its stream lives on: the WAIT went to a master
-// (one that confirmed nothing). That it goes to the right one, and confirms once
-// replicas have the writes, is held by the Cluster failover tests.
-func TestClusterWaitWithoutReplicas(t *testing.T) {
+// On Redis Cluster each WAIT must go to the master that took the write: with the
+// replica of one shard down, a publish whose ingress stream lives on that shard is
+// not confirmed, while publishes to streams on the other shards are. A WAIT sent
+// to any other master (or a marker in another slot) would confirm the first or
+// refuse the others.
+func TestClusterWaitAsksTheMasterOfTheWrite(t *testing.T) {
 	t.Parallel()
-	cl := redistest.StartCluster(t)
-	cc := cl.Client(t)
-	keys := streams.NewKeys("herald", 1)
-	pb := streams.NewPublisher(cc, keys, 1024, nil)
-	pb.WaitReplicas(1, 50*time.Millisecond)
-	for _, user := range []string{"alice", "bob", "carol", "dave"} {
-		_, err := pb.Publish(testCtx(t), streams.Publication{To: user, Data: []byte(`{}`)})
-		if !errors.Is(err, streams.ErrNotReplicated) {
-			t.Fatalf("Publish to %s without replicas: %v, want ErrNotReplicated", user, err)
+	cl := redistest.StartHACluster(t, redistest.Options{})
+	keys := streams.NewKeys("herald", 3) // the partitions' streams spread over the masters
+	users := usersByShard(t, cl, keys)
+	pb := streams.NewPublisher(cl.Client(t), keys, 1024, nil)
+	pb.WaitReplicas(1, 200*time.Millisecond)
+	down := cl.ShardOf(t, keys.IngressFor(wire.User(users[0])))
+	down.Replica.Kill()
+	if _, err := pb.Publish(testCtx(t), streams.Publication{To: users[0], Data: []byte(`{}`)}); !errors.Is(err, streams.ErrNotReplicated) {
+		t.Fatalf("publish to %s (its stream's master has no replica): %v, want ErrNotReplicated", users[0], err)
+	}
+	for _, u := range users[1:] {
+		eventually(t, waitLong, func() error { // a loaded replica may miss one WAIT
+			_, err := pb.Publish(testCtx(t), streams.Publication{To: u, Data: []byte(`{}`)})
+			return err
+		})
+	}
+}
+
+// usersByShard finds one user per master whose ingress stream lives there.
+func usersByShard(t *testing.T, cl *redistest.HACluster, keys streams.Keys) []string {
+	t.Helper()
+	byMaster := map[string]string{}
+	var users []string
+	for i := 0; len(users) < 3 && i < 1000; i++ {
+		u := fmt.Sprintf("u%d", i)
+		m := cl.ShardOf(t, keys.IngressFor(wire.User(u))).Master.Addr
+		if _, ok := byMaster[m]; !ok {
+			byMaster[m] = u
+			users = append(users, u)
 		}
 	}
-	pb.WaitReplicas(0, 0)
-	if _, err := pb.Publish(testCtx(t), streams.Publication{To: "alice", Data: []byte(`{}`)}); err != nil {
-		t.Fatalf("Publish without WAIT: %v", err)
+	if len(users) < 3 {
+		t.Fatalf("ingress partitions on %d masters only: %v", len(users), byMaster)
 	}
+	return users
 }
