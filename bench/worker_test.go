@@ -8,16 +8,17 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/herald-push/herald/internal/testkit"
 )
 
 // workerLines runs w.serve over the given request lines and returns its replies,
 // progress lines left out.
 func workerLines(t *testing.T, g group, lines ...string) ([]workerReply, error) {
 	t.Helper()
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	w := &worker{g: g, enc: json.NewEncoder(&out)}
 	in := bufio.NewScanner(strings.NewReader(strings.Join(lines, "\n") + "\n"))
 	err := w.serve(in)
@@ -33,24 +34,6 @@ func workerLines(t *testing.T, g group, lines ...string) ([]workerReply, error) 
 		replies = append(replies, r)
 	}
 	return replies, err
-}
-
-// syncBuffer is a bytes.Buffer for writers on several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Each request is answered once, by id, with its body or error; close comes last.
@@ -109,7 +92,7 @@ func TestWorkerServeErrorsAndEOF(t *testing.T) {
 
 // The worker reports its deliveries every 20 ms, when they changed.
 func TestWorkerProgress(t *testing.T) {
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	g := &fakeGroup{delivered: 42}
 	w := &worker{g: g, enc: json.NewEncoder(&out)}
 	stop := make(chan struct{})
@@ -193,7 +176,7 @@ func TestRemoteGroupTalksToAWorker(t *testing.T) {
 // Replies that are not JSON are skipped; one for no caller is dropped.
 func TestRemoteGroupSkipsJunk(t *testing.T) {
 	r, wr := io.Pipe()
-	var sent syncBuffer
+	var sent testkit.SyncBuffer
 	g := newRemoteGroup("w", nopCloser{&sent}, "")
 	go g.readReplies(r, func() {})
 	type res struct {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/herald-push/herald/client"
 	"github.com/herald-push/herald/gateway/auth"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -56,7 +57,7 @@ func TestPushesInOrderAndAutoAck(t *testing.T) {
 	}
 
 	// AutoAck stored the device's cursor: the node flushes cursors in batches.
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		got, err := rdb.HGet(context.Background(), "herald:{u:alice}:c", "phone").Result()
 		if err != nil || got != last {
 			return fmt.Errorf("cursor %q (%v), want %s", got, err, last)
@@ -68,7 +69,7 @@ func TestPushesInOrderAndAutoAck(t *testing.T) {
 	cfg2 := rec2.config(t, "alice", n.url())
 	cfg2.Device = "phone"
 	dial(t, cfg2)
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		rec2.mu.Lock()
 		defer rec2.mu.Unlock()
 		if fmt.Sprint(rec2.recovered) != "[alice:true]" {
@@ -131,7 +132,7 @@ func TestReconnectAfterKillAndRestart(t *testing.T) {
 	waitRouted(t, rdb)
 
 	n.kill()
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if rec.count(client.Disconnected) == 0 {
 			return errors.New("no disconnect yet")
 		}
@@ -150,7 +151,7 @@ func TestReconnectAfterKillAndRestart(t *testing.T) {
 		t.Fatalf("states %s", rec.stateLog())
 	}
 	// The client resubscribed on the new connection: a topic push arrives.
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		publishTopic(t, rdb, "news", 100)
 		if !rec.hasTopicPush("news") {
 			return fmt.Errorf("no push on the resubscribed topic yet")
@@ -185,7 +186,7 @@ func TestFailoverToSecondNode(t *testing.T) {
 	for i := 11; i <= 20; i++ {
 		publish(t, rdb, "dave", i)
 	}
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if _, node := c.Session(); node != "node-b" {
 			return fmt.Errorf("on %s; states %s", node, rec.stateLog())
 		}
@@ -211,7 +212,7 @@ func TestDrainMovesToNextNode(t *testing.T) {
 	for i := 2; i <= 5; i++ {
 		publish(t, rdb, "dora", i)
 	}
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if _, node := c.Session(); node != "node-b" {
 			return fmt.Errorf("on %s; states %s", node, rec.stateLog())
 		}
@@ -247,7 +248,7 @@ func TestTokenExpiryReconnectsWithNewToken(t *testing.T) {
 	publish(t, rdb, "erin", 1)
 	rec.waitNs(t, 1)
 
-	eventually(t, 15*time.Second, func() error {
+	testkit.Eventually(t, 15*time.Second, func() error {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		saw4001 := false
@@ -303,7 +304,7 @@ func TestUnauthorizedIsNotRetried(t *testing.T) {
 func TestDialGivesUpWithItsContext(t *testing.T) {
 	leaks := goleak.IgnoreCurrent()
 	rec := &recorder{}
-	cfg := rec.config(t, "gina", "ws://"+freeAddr(t)+"/ws") // nothing listens there
+	cfg := rec.config(t, "gina", "ws://"+testkit.FreeAddr(t)+"/ws") // nothing listens there
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	_, err := client.Dial(ctx, cfg)
@@ -341,7 +342,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := c.Subscribe("news", ""); err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
-	eventually(t, 5*time.Second, func() error { // the subscription works
+	testkit.Eventually(t, 5*time.Second, func() error { // the subscription works
 		publishTopic(t, rdb, "news", 100)
 		if !rec.hasTopicPush("news") {
 			return fmt.Errorf("no topic push yet")

@@ -11,6 +11,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/herald-push/herald/client"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/wire"
 )
 
@@ -36,7 +37,7 @@ func TestDuplicatesAreDroppedByIDPerStream(t *testing.T) {
 	cfg.DedupeWindow = -1
 	_, conn2 := dialFake(t, n, cfg, "0-0")
 	conn2.send(t, frames...)
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if got := rec2.ns(); fmt.Sprint(got) != "[1 1 2 3 2 4]" {
 			return fmt.Errorf("pushes %v, want every copy", got)
 		}
@@ -128,7 +129,7 @@ func TestRecoveredErrorAndSentFramesReachTheCallbacks(t *testing.T) {
 		`{"type":"sent","ref":"r2","id":"1700000000000-4"}`,
 		`{"type":"unsubscribed","topic":"news"}`,
 	)
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		got := fmt.Sprint(rec.recovered, rec.errs, rec.sent)

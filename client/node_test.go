@@ -1,11 +1,9 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herald-push/herald/gateway/auth"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -94,31 +93,14 @@ type node struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log    *testkit.SyncBuffer
 }
 
 // startNode runs `herald serve` on a free loopback port against redis, and waits
 // until /readyz answers 200.
 func startNode(t *testing.T, rs *redistest.Server, id string, extra ...string) *node {
 	t.Helper()
-	n := &node{t: t, id: id, addr: freeAddr(t), log: &syncBuffer{}}
+	n := &node{t: t, id: id, addr: testkit.FreeAddr(t), log: &testkit.SyncBuffer{}}
 	n.args = append([]string{"serve",
 		"--redis.addr", rs.Addr, "--auth.hmac_secret", secret, "--server.addr", n.addr,
 		"--node.id", id, "--streams.block", "200ms", "--streams.lease_ttl", "1s",
@@ -146,7 +128,7 @@ func (n *node) start() {
 	n.mu.Lock()
 	n.cmd, n.exited = cmd, exited
 	n.mu.Unlock()
-	eventually(n.t, 15*time.Second, func() error {
+	testkit.Eventually(n.t, 15*time.Second, func() error {
 		select {
 		case <-exited:
 			n.t.Fatalf("herald %s exited: %s", n.id, n.log)
@@ -205,31 +187,6 @@ func cleanEnv() []string {
 	return env
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func mint(t *testing.T, user string, ttl time.Duration) string {
 	t.Helper()
 	tok, err := auth.Mint([]byte(secret), auth.Claims{User: user, Expiry: time.Now().Add(ttl)}, time.Now())
@@ -263,7 +220,7 @@ func publishTopic(t *testing.T, rdb *redis.Client, topic string, n int) {
 // kill does not leave one pending (it would be reclaimed later, out of order).
 func waitRouted(t *testing.T, rdb *redis.Client) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		p, err := rdb.XPending(context.Background(), "herald:in", "router").Result()
 		if err != nil {
 			return err

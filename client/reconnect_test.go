@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/client"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/wire"
 )
 
@@ -300,7 +301,7 @@ func TestSilentNodeIsReplaced(t *testing.T) {
 	}
 	// A node that answers pings keeps its connection.
 	conn2.welcome(t, "s-2", "1-0")
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		if conn2.pings.Load() < 5 {
 			return errors.New("fewer than 5 pings")
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/client"
+	"github.com/herald-push/herald/internal/testkit"
 )
 
 type stateEvent struct {
@@ -109,7 +110,7 @@ func (r *recorder) waitNs(t *testing.T, n int) {
 	for i := range want {
 		want[i] = i + 1
 	}
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		got := r.ns()
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			return fmt.Errorf("pushes %v, want 1..%d; states %s", got, n, r.stateLog())
@@ -146,7 +147,7 @@ func dial(t *testing.T, cfg client.Config) *client.Client {
 func (r *recorder) waitState(t *testing.T, s client.State, nth int) error {
 	t.Helper()
 	var err error
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		seen := 0

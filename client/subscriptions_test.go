@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/client"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/wire"
 )
 
@@ -87,7 +88,7 @@ func TestRefusedTopicIsResubscribed(t *testing.T) {
 	}
 	conn.next(t)
 	conn.send(t, string((&wire.ErrorFrame{Code: wire.CodeForbidden, Reason: "no", Topic: "secret"}).Bytes()))
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		if len(rec.errs) != 1 || rec.errs[0].Topic != "secret" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/client"
+	"github.com/herald-push/herald/internal/testkit"
 )
 
 // OnWelcome gets every connection's welcome before OnState says Connected, and
@@ -51,7 +52,7 @@ func TestWelcomeSubscribedAndSince(t *testing.T) {
 		t.Fatalf("reconnected with since=%q, want 9-0", conn2.since())
 	}
 	conn2.welcome(t, "s-2", "9-0")
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		want := "welcome s-1 fake alice 0-0,connected,subscribed news 7-0,welcome s-2 fake alice 9-0,connected"

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/wire"
 )
@@ -39,7 +40,7 @@ func TestReaperSweepSparesANodeThatCameBack(t *testing.T) {
 	p, _ := newPresence(t, e, "a")
 	p.Start()
 	startCluster(t, e, "a", p, nil)
-	eventually(t, waitLong, func() error { // a reaps it once connected for NodeTTL
+	testkit.Eventually(t, waitLong, func() error { // a reaps it once connected for NodeTTL
 		if counter(t, e.metrics.NodesReaped) < 1 {
 			return errNotYet
 		}
@@ -93,7 +94,7 @@ func TestPresenceWaitsForTheHeartbeatAfterSilence(t *testing.T) {
 	if err := e.rdb.Del(ctx, e.keys.Nodes()).Err(); err != nil { // reaped meanwhile
 		t.Fatal(err)
 	}
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if !e.rdb.SIsMember(ctx, e.keys.Presence(alice), "n").Val() {
 			return errNotYet
 		}
@@ -129,7 +130,7 @@ func TestReaperWaitsAfterItsOwnRedisFailures(t *testing.T) {
 	if err := e.rdb.Del(ctx, e.keys.OfflinePending()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if counter(t, e.metrics.NodesReaped) != 1 {
 			return errNotYet
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 )
@@ -32,7 +33,7 @@ func TestClusterClientFollowsAFailover(t *testing.T) {
 	sh := ha.ShardOf(t, "k")
 	w := startWriter(rdb, "k")
 	t.Cleanup(w.stop)
-	eventually(t, waitLong, func() error { return w.okSince(time.Now().Add(-time.Second)) })
+	testkit.Eventually(t, waitLong, func() error { return w.okSince(time.Now().Add(-time.Second)) })
 
 	killed := time.Now()
 	sh.Master.Kill()
@@ -40,14 +41,14 @@ func TestClusterClientFollowsAFailover(t *testing.T) {
 	promoted := time.Now()
 	// Generous: far below go-redis's 60 s reload, far above the few hundred
 	// milliseconds it takes.
-	eventually(t, 15*time.Second, func() error { return w.okSince(promoted) })
+	testkit.Eventually(t, 15*time.Second, func() error { return w.okSince(promoted) })
 	back := w.firstOKAfter(killed)
 	t.Logf("replica promoted %v after kill -9; writes through again %v after the kill",
 		promoted.Sub(killed).Round(10*time.Millisecond), back.Sub(killed).Round(10*time.Millisecond))
 	// The old master comes back as a replica; the client goes on writing.
 	ha.Rejoin(t, sh.Master, 30*time.Second)
 	now := time.Now()
-	eventually(t, waitLong, func() error { return w.okSince(now) })
+	testkit.Eventually(t, waitLong, func() error { return w.okSince(now) })
 }
 
 // writer SETs one key every 10 ms and records when a SET succeeded.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/wire"
 )
@@ -120,7 +121,7 @@ func TestCursorsFlushPeriodically(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		c.Set(fmt.Sprint("user", i), "d", wire.Offset{Ms: uint64(i + 1)})
 	}
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		for i := 0; i < 50; i++ {
 			s, err := e.rdb.HGet(testCtx(t), fmt.Sprintf("herald:{u:user%d}:c", i), "d").Result()
 			if err != nil || s != fmt.Sprintf("%d-0", i+1) {
@@ -157,14 +158,14 @@ func TestCursorsSurviveRedisOutage(t *testing.T) {
 	c, _ := startCursors(t, e, 50*time.Millisecond)
 	srv.Kill()
 	c.Set("alice", "phone", wire.MustOffset("7-7"))
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if n := counter(t, e.metrics.RedisErrors.WithLabelValues("cursor_set")); n < 1 {
 			return fmt.Errorf("no failed flush yet")
 		}
 		return nil
 	})
 	srv.Restart(t)
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		s, err := e.rdb.HGet(testCtx(t), "herald:{u:alice}:c", "phone").Result()
 		if err != nil || s != "7-7" {
 			return fmt.Errorf("cursor %q, %v", s, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/wire"
 )
@@ -32,7 +33,7 @@ func TestFailedInboxWriteIsRetriedBeforeTheAck(t *testing.T) {
 	cfg.MaxDeliveries = 1000 // a refusal this long would be dead-lettered (next test)
 	e.startRouter(t, cfg, &fakeSink{})
 	id := xadd(t, e.rdb, ingress, "to", "alice", "data", `"p"`)
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if counter(t, e.metrics.RedisErrors.WithLabelValues("handoff")) < 3 {
 			return errNotYet // a few retries
 		}
@@ -127,7 +128,7 @@ func TestNewLeaseHolderWaitsForItsInbox(t *testing.T) {
 	}
 	in.Start()
 	waitGroupDone(t, e.rdb, ingress, "router", second)
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if got := dataOf(sink.pushes()); !reflect.DeepEqual(got, []string{`"p1"`, `"p2"`}) {
 			return fmt.Errorf("delivered %v, want p1 then p2", got)
 		}

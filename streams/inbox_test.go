@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/wire"
 )
@@ -233,7 +234,7 @@ func TestInboxDeadLetterFailureKeepsBatch(t *testing.T) {
 	}
 	sink := &fakeSink{}
 	e.startInbox(t, "n1", sink)
-	eventually(t, waitLong, e.health.Ready) // past the initial read of its own pending entries
+	testkit.Eventually(t, waitLong, e.health.Ready) // past the initial read of its own pending entries
 	// Both in one MULTI, so that they are read in one batch.
 	var add *redis.StringCmd
 	if _, err := e.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
@@ -244,7 +245,7 @@ func TestInboxDeadLetterFailureKeepsBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := add.Val()
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if counter(t, e.metrics.RedisErrors.WithLabelValues("dead_letter")) < 1 {
 			return errNotYet
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9/logging"
 	"go.uber.org/goleak"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
@@ -24,23 +25,6 @@ import (
 func TestMain(m *testing.M) {
 	logging.Disable() // go-redis prints every failed dial of the outage tests
 	goleak.VerifyTestMain(m)
-}
-
-// eventually polls f until it returns nil, failing the test with f's last error
-// after d.
-func eventually(t testing.TB, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 const waitLong = 10 * time.Second // generous bound for eventually; never a timing assertion
@@ -210,7 +194,7 @@ func groupDone(ctx context.Context, rdb *redis.Client, stream, group, lastID str
 
 func waitGroupDone(t testing.TB, rdb *redis.Client, stream, group, lastID string) {
 	t.Helper()
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return groupDone(ctx, rdb, stream, group, lastID)
@@ -292,7 +276,7 @@ func (s *fakeSink) batchCount() int {
 func (s *fakeSink) waitPushes(t testing.TB, n int) []*wire.Push {
 	t.Helper()
 	var got []*wire.Push
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if got = s.pushes(); len(got) < n {
 			return fmt.Errorf("sink has %d pushes, want %d", len(got), n)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/wire"
 )
@@ -174,7 +175,7 @@ func TestPresenceRetriesAfterRedisOutage(t *testing.T) {
 	e.srv.Kill()
 	done := make(chan struct{})
 	p.Add(wire.User("bob"), func() { close(done) })
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if counter(t, e.metrics.RedisErrors.WithLabelValues("presence")) < 1 {
 			return errNotYet
 		}
@@ -217,7 +218,7 @@ func TestPresenceResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Resync()
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		for _, r := range []wire.Recipient{wire.User("bob"), wire.Topic("news"), wire.User("sentinel")} {
 			if got := members(t, e, r); !reflect.DeepEqual(got, []string{"node-1"}) {
 				return fmt.Errorf("%v members %v after Resync", r, got)

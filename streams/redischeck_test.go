@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 )
@@ -73,7 +74,7 @@ func TestRedisCheckSeesAPolicyChangedUnderIt(t *testing.T) {
 	if err := e.rdb.ConfigSet(ctx, "maxmemory-policy", "volatile-ttl").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "volatile-ttl") {
 			return fmt.Errorf("warnings %q", w)
 		}
@@ -88,7 +89,7 @@ func TestRedisCheckSeesAPolicyChangedUnderIt(t *testing.T) {
 	if err := e.rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if w := c.Warnings(); len(w) != 0 {
 			return fmt.Errorf("warnings %q", w)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
@@ -35,10 +36,10 @@ func TestRouterSurvivesRedisRestart(t *testing.T) {
 			e.startRouter(t, routerConfig("self"), sink)
 			first := xadd(t, e.rdb, ingress, "to", "alice", "data", `"before"`)
 			waitGroupDone(t, e.rdb, ingress, "router", first)
-			eventually(t, waitLong, e.health.Ready)
+			testkit.Eventually(t, waitLong, e.health.Ready)
 
 			e.srv.Kill()
-			eventually(t, waitLong, func() error {
+			testkit.Eventually(t, waitLong, func() error {
 				if e.health.Ready() == nil {
 					return fmt.Errorf("healthy while Redis is down")
 				}
@@ -50,7 +51,7 @@ func TestRouterSurvivesRedisRestart(t *testing.T) {
 			}
 			after := xadd(t, e.rdb, ingress, "to", "alice", "data", `"after"`)
 			waitGroupDone(t, e.rdb, ingress, "router", after)
-			eventually(t, waitLong, e.health.Ready)
+			testkit.Eventually(t, waitLong, e.health.Ready)
 			got := sink.pushes()
 			if !persistent {
 				// Redis lost the lease too: the router takes it again as if from

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/wire"
 )
 
@@ -130,7 +131,7 @@ func TestRouterLease(t *testing.T) {
 
 	sinkA, sinkB := &fakeSink{}, &fakeSink{}
 	stopA := e.startRouter(t, routerConfig("node-a"), sinkA)
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if got := e.rdb.Get(ctx, lease).Val(); got != "node-a" {
 			return fmt.Errorf("lease held by %q", got)
 		}
@@ -164,7 +165,7 @@ func TestRouterLease(t *testing.T) {
 	}
 
 	stopA()
-	eventually(t, 5*routerConfig("").LeaseTTL+waitLong, func() error {
+	testkit.Eventually(t, 5*routerConfig("").LeaseTTL+waitLong, func() error {
 		if got := e.rdb.Get(ctx, lease).Val(); got != "node-b" {
 			return fmt.Errorf("lease held by %q after the holder stopped", got)
 		}
@@ -197,7 +198,7 @@ func TestRouterWaitsForForeignLease(t *testing.T) {
 	sink := &fakeSink{}
 	e.startRouter(t, routerConfig("self"), sink)
 	// The router reports healthy once it has looked at the lease.
-	eventually(t, waitLong, func() error { return e.health.Ready() })
+	testkit.Eventually(t, waitLong, func() error { return e.health.Ready() })
 	if err := e.rdb.XInfoGroups(ctx, ingress).Err(); err == nil {
 		if c, _ := e.rdb.XInfoConsumers(ctx, ingress, "router").Result(); len(c) > 0 {
 			t.Fatalf("consumers %v read while another node held the lease", c)
@@ -228,7 +229,7 @@ func TestRouterStopReleasesLease(t *testing.T) {
 	cfg := routerConfig("self")
 	cfg.LeaseTTL = time.Hour // would block a successor for an hour if not released
 	stop := e.startRouter(t, cfg, &fakeSink{})
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if got := e.rdb.Get(ctx, e.keys.Lease(0)).Val(); got != "self" {
 			return fmt.Errorf("lease %q", got)
 		}

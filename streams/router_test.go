@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/wire"
 )
@@ -287,7 +288,7 @@ func TestRouterRecoversFromNoGroup(t *testing.T) {
 				t.Fatal(err)
 			}
 			after := xadd(t, e.rdb, ingress, "to", "alice", "data", `"after"`)
-			eventually(t, waitLong, func() error {
+			testkit.Eventually(t, waitLong, func() error {
 				for _, d := range dataOf(sink.pushes()) {
 					if d == `"after"` {
 						return nil
@@ -400,7 +401,7 @@ func TestRouterKeepsLeaseWhileBlocked(t *testing.T) {
 	e.startRouter(t, cfg("node-a"), &fakeSink{})
 	e.startRouter(t, cfg("node-b"), &fakeSink{})
 	var holder string
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if holder = e.rdb.Get(ctx, e.keys.Lease(0)).Val(); holder == "" {
 			return errNotYet
 		}

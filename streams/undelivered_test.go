@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 )
 
@@ -44,7 +45,7 @@ func TestUndeliveredEventIsRetriedAfterAFailedAppend(t *testing.T) {
 	if err := e.rdb.Del(ctx, "herald:undelivered").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		msgs := xrange(t, e.rdb, "herald:undelivered")
 		if len(msgs) == 0 {
 			return errNotYet
@@ -54,7 +55,7 @@ func TestUndeliveredEventIsRetriedAfterAFailedAppend(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if n := e.rdb.ZCard(ctx, "herald:{u:alice}:w").Val(); n != 0 {
 			return fmt.Errorf("%d offsets still waiting after the event", n)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
@@ -78,7 +79,7 @@ func TestClusterWaitAsksTheMasterOfTheWrite(t *testing.T) {
 		t.Fatalf("publish to %s (its stream's master has no replica): %v, want ErrNotReplicated", users[0], err)
 	}
 	for _, u := range users[1:] {
-		eventually(t, waitLong, func() error { // a loaded replica may miss one WAIT
+		testkit.Eventually(t, waitLong, func() error { // a loaded replica may miss one WAIT
 			_, err := pb.Publish(testCtx(t), streams.Publication{To: u, Data: []byte(`{}`)})
 			return err
 		})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
@@ -29,7 +30,7 @@ func TestRouterAcksOnlyWhatReplicasConfirmed(t *testing.T) {
 	}
 	sink := &fakeSink{}
 	e.startRouter(t, cfg, sink)
-	eventually(t, waitLong, func() error {
+	testkit.Eventually(t, waitLong, func() error {
 		if n := counter(t, e.metrics.WaitShort.WithLabelValues("router")); n < 3 {
 			return fmt.Errorf("%v short WAITs so far", n)
 		}
@@ -72,7 +73,7 @@ func TestPublishWaitsForReplicas(t *testing.T) {
 		t.Errorf("wait_short{publish} = %v, want 1", n)
 	}
 	redistest.StartReplica(t, e.srv)
-	eventually(t, waitLong, func() error { // a publisher retries; a loaded replica may miss one WAIT
+	testkit.Eventually(t, waitLong, func() error { // a publisher retries; a loaded replica may miss one WAIT
 		_, err := pb.Publish(testCtx(t), streams.Publication{To: "alice", Data: []byte(`{}`)})
 		return err
 	})

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/lxzan/gws"
 	"net"
 	"net/http"
 	"runtime"
@@ -14,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lxzan/gws"
+
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
 )
@@ -26,7 +28,7 @@ func TestOversizeFrameIsRefusedBeforeItsPayload(t *testing.T) {
 	if code := c.closeCode(5 * time.Second); code != 1009 {
 		t.Fatalf("close code %d, want 1009 (message too big)", code)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		if m := metricValue(t, n, "herald_oversize_frames_total"); m != 1 {
 			return errorf("herald_oversize_frames_total = %v", m)
 		}
@@ -103,7 +105,7 @@ func TestSlowHandshakeIsCut(t *testing.T) {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatalf("half a request still open after %v", time.Since(start))
 	}
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		if m := metricValue(t, n, "herald_slow_handshakes_total"); m != 1 {
 			return errorf("herald_slow_handshakes_total = %v", m)
 		}
@@ -148,18 +150,17 @@ func TestAUserNeverReceivesAnotherUsersPushes(t *testing.T) {
 func TestRedisPasswordAndSecretsStayOutOfLogs(t *testing.T) {
 	const password = "redis-pass-0123456789"
 	srv := redistest.Start(t, redistest.Options{Password: password})
-	var logs bytes.Buffer
-	out := &syncWriter{w: &logs}
+	out := &testkit.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	env := []string{"HERALD_AUTH__HMAC_SECRET=" + testSecret, "HERALD_PUBLISH__API_KEY=api-key-0123456789"}
 	var wg sync.WaitGroup
 	wg.Add(1)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	go func() {
 		defer wg.Done()
 		run(ctx, []string{"serve", "--redis.addr", srv.Addr, "--redis.password", password, "--server.addr", addr, "--log.level", "debug"}, env, out, out)
 	}()
-	eventually(t, 10*time.Second, func() error { return readyStatus(addr, http.StatusOK) })
+	testkit.Eventually(t, 10*time.Second, func() error { return readyStatus(addr, http.StatusOK) })
 	cancel()
 	wg.Wait()
 
@@ -197,7 +198,7 @@ func TestConnectDisconnectSoak(t *testing.T) {
 	settle := func() (int, uint64) {
 		var g int
 		var heap uint64
-		eventually(t, 20*time.Second, func() error {
+		testkit.Eventually(t, 20*time.Second, func() error {
 			if m := metricValue(t, n, "herald_sessions"); m != 0 {
 				return errorf("%v sessions left", m)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
 )
@@ -21,7 +22,7 @@ const leaseKey = "herald:{herald:in}:lease"
 
 func waitLease(t *testing.T, rdb redis.UniversalClient, node string) {
 	t.Helper()
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		if h, _ := rdb.Get(context.Background(), leaseKey).Result(); h != node {
 			return fmt.Errorf("lease held by %q, want %q", h, node)
 		}
@@ -90,13 +91,13 @@ func TestRouterKilledBetweenAppendAndHandOffWhileClientResumes(t *testing.T) {
 	}
 	p1 := xaddPush(t, rdb, "alice", `{"n":1}`)
 	var o1 string
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if o1 = historyOffsetOf(t, rdb, "alice", p1); o1 == "" {
 			return fmt.Errorf("push 1 not in history yet")
 		}
 		return nil
 	})
-	eventually(t, 10*time.Second, func() error { // its hand-off failing
+	testkit.Eventually(t, 10*time.Second, func() error { // its hand-off failing
 		if failed := procMetric(t, a.addr, `herald_redis_errors_total{op="handoff"}`); failed == 0 {
 			return fmt.Errorf("no failed hand-off yet")
 		}

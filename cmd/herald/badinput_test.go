@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
 )
@@ -113,7 +114,7 @@ func TestMalformedIngressEntriesAreDeadLettered(t *testing.T) {
 			t.Errorf("dead letter %d entry %q does not hold the original fields %v", i, entry, b.fields)
 		}
 	}
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		p, err := n.rdb.XPending(ctx, "herald:in", "router").Result()
 		if err != nil || p.Count != 0 {
 			return errorf("pending %v %v", p, err)
@@ -176,7 +177,7 @@ func TestPanicInOneSessionClosesOnlyThatSession(t *testing.T) {
 	if m := metricValue(t, n, "herald_session_panics_total"); m != 1 {
 		t.Fatalf("herald_session_panics_total = %v", m)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		if m := metricValue(t, n, "herald_sessions"); m != 2 {
 			return errorf("herald_sessions = %v", m)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -22,7 +23,7 @@ func TestEmbeddedServeTokenPublish(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"HERALD_DEV_STATE=" + filepath.Join(dir, "dev.json")}
 	ctx, cancel := context.WithCancel(context.Background())
-	serveLog := &syncWriter{w: &bytes.Buffer{}}
+	serveLog := &testkit.SyncBuffer{}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	code := -1
@@ -38,7 +39,7 @@ func TestEmbeddedServeTokenPublish(t *testing.T) {
 		}
 	}()
 	var state config.DevState
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		var err error
 		state, err = config.LoadOrCreateDevState(filepath.Join(dir, "dev.json"))
 		if err == nil && state.HTTPAddr == "" {
@@ -121,7 +122,7 @@ func TestServerPingsKeepQuietSessionsAndPongsStayWritable(t *testing.T) {
 	if err := c.conn.WritePing(nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, func() error {
+	testkit.Eventually(t, 2*time.Second, func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.pongs == 0 {
@@ -142,28 +143,10 @@ func TestServerPingsKeepQuietSessionsAndPongsStayWritable(t *testing.T) {
 	go conn.ReadLoop()
 	t.Cleanup(silent.close)
 	silent.closeCode(10 * time.Second)
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		if m := metricValue(t, n, "herald_idle_closes_total"); m != 1 {
 			return errorf("herald_idle_closes_total = %v", m)
 		}
 		return nil
 	})
-}
-
-// syncWriter lets a test read what a goroutine writes.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

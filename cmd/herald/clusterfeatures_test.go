@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
 )
@@ -55,7 +56,7 @@ func TestPresenceEventsOnePerVisit(t *testing.T) {
 
 	a := connect(t, n1, "alice", "")
 	b := connect(t, n2, "alice", "")
-	eventually(t, 5*time.Second, func() error { return expectEvents(t, rdb, "alice", "online") })
+	testkit.Eventually(t, 5*time.Second, func() error { return expectEvents(t, rdb, "alice", "online") })
 	a.close()
 	time.Sleep(200 * time.Millisecond)
 	b.close() // the last session leaves ...
@@ -66,7 +67,7 @@ func TestPresenceEventsOnePerVisit(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.close()
-	eventually(t, 5*time.Second, func() error { return expectEvents(t, rdb, "alice", "online,offline") })
+	testkit.Eventually(t, 5*time.Second, func() error { return expectEvents(t, rdb, "alice", "online,offline") })
 	time.Sleep(1500 * time.Millisecond)
 	if err := expectEvents(t, rdb, "alice", "online,offline"); err != nil {
 		t.Fatal(err)
@@ -113,7 +114,7 @@ func TestUndeliveredAfterAckTimeout(t *testing.T) {
 		}
 		return strings.Join(out, ",")
 	}
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if got := ids(); got != "never-acked,bob-offline" {
 			return fmt.Errorf("undelivered %q", got)
 		}
@@ -143,7 +144,7 @@ func TestSessionLimitAcrossNodes(t *testing.T) {
 	}
 	connect(t, n1, "bob", "") // other users are not affected
 	first.close()
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		c, _, err := dial(t, n2, "token="+mint(t, "alice", "", time.Hour), nil)
 		if err != nil {
 			return err
@@ -177,7 +178,7 @@ func TestPoisonEntryIsDeadLetteredAfterMaxDeliveries(t *testing.T) {
 		xadd(t, n, "to", "alice", "data", fmt.Sprintf(`{"seq":%d}`, i))
 	}
 	c.pushes(5, 10*time.Second)
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		dlq, _ := n.rdb.XRange(ctx, "herald:dlq", "-", "+").Result()
 		if len(dlq) != 1 || dlq[0].Values["reason"] != "max deliveries exceeded" {
 			return fmt.Errorf("dead letters %v", dlq)

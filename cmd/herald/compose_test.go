@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/knadh/koanf/parsers/yaml"
 
 	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -61,13 +61,13 @@ func TestComposeRedisHasTheRequiredSettings(t *testing.T) {
 // warnings, and checks that the node logged no note about Redis's settings.
 func checkNodeAccepts(t *testing.T, env map[string]string) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	environ := []string{"HERALD_SERVER__ADDR=" + addr}
 	for k, v := range env {
 		environ = append(environ, k+"="+v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	log := &syncWriter{w: &bytes.Buffer{}}
+	log := &testkit.SyncBuffer{}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	code := -1
@@ -83,7 +83,7 @@ func checkNodeAccepts(t *testing.T, env map[string]string) {
 		}
 	}()
 	var body string
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		res, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return err

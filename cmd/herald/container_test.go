@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herald-push/herald/internal/testkit"
 )
 
 // Docker is not needed to test the image: the binary is built with the
@@ -30,15 +31,14 @@ func TestDockerfileBinaryStartsAndPassesItsHealthCheck(t *testing.T) {
 	}
 	checkStatic(t, built)
 
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	home := t.TempDir()
 	// What `docker run -e HERALD_SERVER__ADDR=...` would give: the image's user
 	// has a home directory, and nothing else is set.
 	env := []string{"PATH=/usr/bin:/bin", "HOME=" + home, "HERALD_SERVER__ADDR=" + addr}
 	node := exec.Command(built, append(entry[1:], cmd...)...)
 	node.Env = env
-	var log syncWriter
-	log.w = &bytes.Buffer{}
+	var log testkit.SyncBuffer
 	node.Stdout, node.Stderr = &log, &log
 	node.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := node.Start(); err != nil {
@@ -51,7 +51,7 @@ func TestDockerfileBinaryStartsAndPassesItsHealthCheck(t *testing.T) {
 			t.Logf("node log:\n%s", log.String())
 		}
 	}()
-	eventually(t, 20*time.Second, func() error { return getOK("http://" + addr + "/readyz") })
+	testkit.Eventually(t, 20*time.Second, func() error { return getOK("http://" + addr + "/readyz") })
 	if out, err := runWithEnv(built, check[1:], env); err != nil {
 		t.Fatalf("HEALTHCHECK %v: %v: %s", check, err, out)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
 )
@@ -49,7 +50,7 @@ func TestEntriesOfADeadRouterAreReclaimed(t *testing.T) {
 			t.Fatalf("unexpected %v", f)
 		}
 	}
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		p, err := rdb.XPending(ctx, "herald:in", "router").Result()
 		if err != nil || p.Count != 0 {
 			return errorf("still pending: %v %v", p, err)
@@ -84,7 +85,7 @@ func TestSlowConsumerIsCutOffAndCanResume(t *testing.T) {
 	publishMany(t, n, total, func(i int) []any {
 		return []any{"to", "alice", "data", fmt.Sprintf(`{"seq":%d,"p":%s}`, i, payload)}
 	})
-	eventually(t, 60*time.Second, func() error {
+	testkit.Eventually(t, 60*time.Second, func() error {
 		fast.mu.Lock()
 		defer fast.mu.Unlock()
 		if fast.count != total || !strings.Contains(string(fast.lastLine), fmt.Sprintf(`"seq":%d,`, total-1)) {
@@ -92,7 +93,7 @@ func TestSlowConsumerIsCutOffAndCanResume(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		if m := metricValue(t, n, "herald_slow_consumer_closes_total"); m != 1 {
 			return errorf("slow closes = %v", m)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/internal/testkit"
 )
 
 // embeddedNode is `herald serve` in the embedded mode, run in-process by run as
@@ -19,7 +20,7 @@ import (
 type embeddedNode struct {
 	env   []string
 	state config.DevState
-	log   *syncWriter
+	log   *testkit.SyncBuffer
 }
 
 // startEmbedded runs `herald serve` with flags on a free loopback port until the
@@ -27,7 +28,7 @@ type embeddedNode struct {
 func startEmbedded(t *testing.T, flags ...string) *embeddedNode {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "dev.json")
-	e := &embeddedNode{env: []string{"HERALD_DEV_STATE=" + path}, log: &syncWriter{w: &bytes.Buffer{}}}
+	e := &embeddedNode{env: []string{"HERALD_DEV_STATE=" + path}, log: &testkit.SyncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -44,7 +45,7 @@ func startEmbedded(t *testing.T, flags ...string) *embeddedNode {
 			t.Errorf("serve exited %d: %s", code, e.log.String())
 		}
 	})
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		var err error
 		e.state, err = config.LoadOrCreateDevState(path)
 		if err == nil && e.state.HTTPAddr == "" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
@@ -104,7 +105,7 @@ func (p *publisher) wait(t *testing.T, d time.Duration) {
 
 func waitProgress(t *testing.T, p *publisher, n int) {
 	t.Helper()
-	eventually(t, 30*time.Second, func() error {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		if got := p.progress(); got < n {
 			return fmt.Errorf("published %d of %d", got, n)
 		}
@@ -114,7 +115,7 @@ func waitProgress(t *testing.T, p *publisher, n int) {
 
 func waitPresence(t *testing.T, rdb redis.UniversalClient, user, node string) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		ok, err := rdb.SIsMember(context.Background(), "herald:{u:"+user+"}:p", node).Result()
 		if err != nil || !ok {
 			return fmt.Errorf("%s not on %s yet (%v)", user, node, err)
@@ -176,7 +177,7 @@ func TestKillRouterBetweenReadAndAck(t *testing.T) {
 		t.Fatal("the router never had entries read and not acknowledged when polled; the kill never landed")
 	}
 	f.waitAll(n, 90*time.Second)
-	eventually(t, 30*time.Second, func() error {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		if p := pendingOf(t, rdb, "a"); p != 0 {
 			return fmt.Errorf("%d entries still pending on the dead router", p)
 		}
@@ -260,10 +261,10 @@ func TestRedisRestartWhilePushesFlow(t *testing.T) {
 	pub := startPublisher(t, rdb, n, 300, "alice", "bob")
 	waitProgress(t, pub, n/4)
 	srv.Stop()
-	eventually(t, 15*time.Second, func() error { return readyStatus(a.addr, http.StatusServiceUnavailable) })
+	testkit.Eventually(t, 15*time.Second, func() error { return readyStatus(a.addr, http.StatusServiceUnavailable) })
 	time.Sleep(2 * time.Second)
 	srv.Restart(t)
-	eventually(t, 30*time.Second, func() error { return readyStatus(a.addr, http.StatusOK) })
+	testkit.Eventually(t, 30*time.Second, func() error { return readyStatus(a.addr, http.StatusOK) })
 	pub.wait(t, 90*time.Second)
 	fa.waitAll(n, 60*time.Second)
 	fb.waitAll(n, 60*time.Second)
@@ -293,7 +294,7 @@ func TestRedisUnreachableFor10s(t *testing.T) {
 	duringG := procMetric(t, a.addr, "go_goroutines")
 	outageLog := a.log.String()[logBefore:]
 	srv.Restart(t)
-	eventually(t, 30*time.Second, func() error { return readyStatus(a.addr, http.StatusOK) })
+	testkit.Eventually(t, 30*time.Second, func() error { return readyStatus(a.addr, http.StatusOK) })
 
 	rdb2 := srv.Client(t)
 	for i := 50; i < 100; i++ {
@@ -330,7 +331,7 @@ func TestDeadNodeIsReaped(t *testing.T) {
 	// The online event goes out in the round trip after the presence write: a kill
 	// between the two loses it (an event lost to a crash is not retried), which is
 	// not what this test is about.
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if got := presenceEvents(t, rdb, "alice"); got != "online" {
 			return fmt.Errorf("events %q", got)
 		}
@@ -339,7 +340,7 @@ func TestDeadNodeIsReaped(t *testing.T) {
 	a.kill()
 	killed := time.Now()
 	var noticed time.Duration
-	eventually(t, 60*time.Second, func() error {
+	testkit.Eventually(t, 60*time.Second, func() error {
 		if _, err := rdb.ZScore(ctx, "herald:nodes", "a").Result(); err != redis.Nil {
 			return fmt.Errorf("a still listed")
 		}
@@ -349,13 +350,13 @@ func TestDeadNodeIsReaped(t *testing.T) {
 	if ok, _ := rdb.SIsMember(ctx, "herald:{u:alice}:p", "a").Result(); ok {
 		t.Fatal("a still in alice's presence")
 	}
-	eventually(t, 10*time.Second, func() error { // a late append may recreate the inbox; it is swept again
+	testkit.Eventually(t, 10*time.Second, func() error { // a late append may recreate the inbox; it is swept again
 		if n, _ := rdb.Exists(ctx, "herald:{n:a}:in", "herald:{n:a}:r").Result(); n != 0 {
 			return fmt.Errorf("a's inbox or recipient index survived")
 		}
 		return nil
 	})
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if got := presenceEvents(t, rdb, "alice"); got != "online,offline" {
 			return fmt.Errorf("events %q", got)
 		}
@@ -437,7 +438,7 @@ func TestPoisonEntryAcrossNodes(t *testing.T) {
 	}
 	startPublisher(t, rdb, 200, 200, "alice").wait(t, 30*time.Second)
 	f.waitAll(200, 30*time.Second)
-	eventually(t, 60*time.Second, func() error {
+	testkit.Eventually(t, 60*time.Second, func() error {
 		dlq, _ := rdb.XRange(ctx, "herald:dlq", "-", "+").Result()
 		if len(dlq) != 1 || dlq[0].Values["reason"] != "max deliveries exceeded" {
 			return fmt.Errorf("dead letters %v", dlq)

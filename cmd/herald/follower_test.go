@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/lxzan/gws"
 )
 
@@ -171,7 +172,7 @@ func (f *follower) waitAll(n int, d time.Duration) {
 			f.t.Fatalf("%s got %d pushes again under another id: a client cannot drop those", f.user, f.unmarked)
 		}
 	}()
-	eventually(f.t, d, func() error {
+	testkit.Eventually(f.t, d, func() error {
 		if m := f.missing(n); len(m) > 0 {
 			if len(m) > 10 {
 				m = m[:10]

@@ -23,6 +23,7 @@ import (
 
 	"github.com/herald-push/herald/config"
 	"github.com/herald-push/herald/gateway/auth"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -83,7 +84,7 @@ func startTestNode(t *testing.T, srv *redistest.Server, opts nodeOptions, flags 
 
 func waitReady(t *testing.T, n *testNode) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		res, err := http.Get("http://" + n.Addr() + "/readyz")
 		if err != nil {
 			return err
@@ -102,21 +103,6 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func mint(t *testing.T, user, device string, ttl time.Duration) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -25,7 +25,7 @@ func TestListenPrintsResumesAndExitsOnSIGINT(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
 	p := startProc(t, redisFlags(srv), "n1")
-	out, errOut := &syncWriter{w: &bytes.Buffer{}}, &syncWriter{w: &bytes.Buffer{}}
+	out, errOut := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	cmd := exec.Command(buildHerald(t), "listen", "--user", "alice", "--url", "ws://"+p.addr+"/ws",
 		"--redis.addr", srv.Addr, "--auth.hmac_secret", testSecret)
 	cmd.Stdout, cmd.Stderr = out, errOut
@@ -80,9 +80,9 @@ func isPush(f frame, n int) bool {
 }
 
 // waitLine waits until a line of w, read as JSON, matches.
-func waitLine(t *testing.T, w *syncWriter, match func(frame) bool) {
+func waitLine(t *testing.T, w *testkit.SyncBuffer, match func(frame) bool) {
 	t.Helper()
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		for _, line := range strings.Split(w.String(), "\n") {
 			var f frame
 			if json.Unmarshal([]byte(line), &f) == nil && match(f) {
@@ -98,7 +98,7 @@ func waitLine(t *testing.T, w *syncWriter, match func(frame) bool) {
 func TestListenToTheEmbeddedNode(t *testing.T) {
 	e := startEmbedded(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &syncWriter{w: &bytes.Buffer{}}, &syncWriter{w: &bytes.Buffer{}}
+	out, errOut := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	code := make(chan int, 1)
 	go func() {
 		code <- run(ctx, []string{"listen", "--user", "alice", "--topic", "news", "--since", "0-0", "--device", "phone", "--ack"}, e.env, out, errOut)

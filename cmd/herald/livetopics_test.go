@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -67,7 +68,7 @@ func TestLiveOnlyTopic(t *testing.T) {
 		xadd(t, n1, "topic", "chat.room1", "data", fmt.Sprintf(`{"seq":%d}`, i))
 		xadd(t, n1, "topic", "news", "data", fmt.Sprintf(`{"seq":%d}`, i))
 	}
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		chat, news := rdb.XLen(ctx, "herald:{t:chat.room1}:h").Val(), rdb.XLen(ctx, "herald:{t:news}:h").Val()
 		if chat != 5 || news != 8 {
 			return fmt.Errorf("history lengths: chat.room1 %d, news %d; want 5 and 8", chat, news)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/herald-push/herald/config"
 	"github.com/herald-push/herald/internal/loglimit"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -17,7 +17,7 @@ import (
 // (newLogger: log.format, log.level, the limiter), writing to log.
 type loggedNode struct {
 	*testNode
-	log      *syncWriter
+	log      *testkit.SyncBuffer
 	closeLog func()
 }
 
@@ -29,7 +29,7 @@ func startLoggedNode(t *testing.T, srv *redistest.Server, flags ...string) *logg
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &syncWriter{w: &bytes.Buffer{}}
+	w := &testkit.SyncBuffer{}
 	log, closeLog := newLogger(cfg.Log, w)
 	n, err := startNode(context.Background(), cfg, log, nodeOptions{})
 	if err != nil {
@@ -66,7 +66,7 @@ func (n *loggedNode) lines(msg string) []map[string]any {
 func TestLogDeadLettersAndLimitAFlood(t *testing.T) {
 	n := startLoggedNode(t, redistest.Start(t, redistest.Options{}), "--log.format", "json")
 	id := xadd(t, n.testNode, "to", "alice") // no data
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if len(n.lines("dead letter")) == 0 {
 			return errorf("no dead letter line")
 		}
@@ -80,7 +80,7 @@ func TestLogDeadLettersAndLimitAFlood(t *testing.T) {
 	for range flood {
 		xadd(t, n.testNode, "to", "alice")
 	}
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		if m := metricValue(t, n.testNode, "herald_dead_letters_total"); m < flood+1 {
 			return errorf("%v dead letters so far", m)
 		}
@@ -108,7 +108,7 @@ func TestLogSessionsAtDebug(t *testing.T) {
 	n := startLoggedNode(t, redistest.Start(t, redistest.Options{}), "--log.level", "debug")
 	c := connect(t, n.testNode, "alice", "device=phone")
 	c.close()
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if !strings.Contains(n.log.String(), `msg="session closed"`) {
 			return errorf("no session closed line")
 		}

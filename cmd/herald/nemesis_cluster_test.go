@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herald-push/herald/internal/testkit"
 )
 
 // nemesisNodeState is what the nemesis did to a node last; clients connect to "up"
@@ -51,7 +53,7 @@ func newNemesisNode(t *testing.T, bin, id, logDir string, flags []string) *nemes
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &nemesisNode{id: id, addr: freeAddr(t), bin: bin, logf: logf}
+	n := &nemesisNode{id: id, addr: testkit.FreeAddr(t), bin: bin, logf: logf}
 	n.args = append([]string{"serve", "--node.id", id, "--server.addr", n.addr,
 		"--auth.hmac_secret", testSecret, "--streams.block", "200ms", "--log.level", "info"}, flags...)
 	t.Cleanup(func() {

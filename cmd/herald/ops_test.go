@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
 )
@@ -101,7 +102,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	c := connect(t, n, "alice", "")
 	xadd(t, n, "to", "alice", "data", `{"seq":0}`)
 	c.pushes(1, 5*time.Second)
-	eventually(t, 5*time.Second, func() error { // counted after the hand-off, which the client may beat
+	testkit.Eventually(t, 5*time.Second, func() error { // counted after the hand-off, which the client may beat
 		if m := metricValue(t, n, "herald_pushes_in_total"); m != 1 {
 			return errorf("herald_pushes_in_total = %v", m)
 		}
@@ -124,7 +125,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	// Redis goes away: readiness turns red, the session stays open; it comes back
 	// with its data (append-only file) and delivery resumes on the same session.
 	srv.Kill()
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		res, err := http.Get("http://" + n.Addr() + "/readyz")
 		if err != nil {
 			return err
@@ -181,7 +182,7 @@ func TestDrainClosesSessionsWith1001AndRemovesPresence(t *testing.T) {
 	n := startTestNode(t, redistest.Start(t, redistest.Options{}), nodeOptions{})
 	clients := []*wsClient{connect(t, n, "alice", ""), connect(t, n, "bob", "")}
 	ctx := context.Background()
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		if m, _ := n.rdb.SMembers(ctx, "herald:{u:alice}:p").Result(); len(m) != 1 {
 			return errorf("presence %v", m)
 		}

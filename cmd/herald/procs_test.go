@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -53,7 +53,7 @@ type proc struct {
 	addr string
 	args []string
 	cmd  *exec.Cmd
-	log  *syncWriter
+	log  *testkit.SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -61,7 +61,7 @@ type proc struct {
 // startProc runs `herald serve` as node id against redis, with extra flags.
 func startProc(t *testing.T, redisAddrFlags []string, id string, flags ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, id: id, addr: freeAddr(t), log: &syncWriter{w: &bytes.Buffer{}}}
+	p := &proc{t: t, id: id, addr: testkit.FreeAddr(t), log: &testkit.SyncBuffer{}}
 	p.args = append([]string{"serve", "--node.id", id, "--server.addr", p.addr,
 		"--auth.hmac_secret", testSecret, "--streams.block", "200ms", "--log.level", "info"}, redisAddrFlags...)
 	p.args = append(p.args, flags...)
@@ -88,7 +88,7 @@ func (p *proc) start() {
 		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
-	eventually(p.t, 20*time.Second, func() error {
+	testkit.Eventually(p.t, 20*time.Second, func() error {
 		select {
 		case <-p.done:
 			return fmt.Errorf("%s exited: %v\n%s", p.id, p.err, p.log.String())
@@ -130,12 +130,6 @@ func (p *proc) terminate(limit time.Duration) time.Duration {
 
 func (p *proc) node() *testNode {
 	return &testNode{node: &node{ln: staticAddr(p.addr)}, t: p.t}
-}
-
-func freeAddr(t *testing.T) string {
-	ln := freeListener(t)
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // staticAddr lets the in-process test helpers (dial, metricValue) target a process.

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
@@ -166,7 +167,7 @@ func TestRedisClusterPartitionsSpreadOverMasters(t *testing.T) {
 		masters[m.Options().Addr] = p
 	}
 	// The node holds every lease and has created the group on every partition.
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		for p := 0; p < keys.Partitions(); p++ {
 			if h, _ := cc.Get(ctx, keys.Lease(p)).Result(); h != "a" {
 				return fmt.Errorf("lease of partition %d held by %q", p, h)
@@ -327,7 +328,7 @@ func TestRedisClusterKillNodeHoldingTheSession(t *testing.T) {
 
 	const n = 3000
 	pub := startPublisherTo(t, cc, keys, n, 1000, "alice")
-	eventually(t, 30*time.Second, func() error {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		if got := pub.progress(); got < n/3 {
 			return fmt.Errorf("published %d of %d", got, n/3)
 		}
@@ -363,7 +364,7 @@ func TestRedisClusterKillNodeHoldingTheSession(t *testing.T) {
 	if ok, _ := cc.SIsMember(ctx, keys.Presence(wire.User("alice")), "a").Result(); ok {
 		t.Fatal("a still in alice's presence")
 	}
-	eventually(t, 10*time.Second, func() error { // a late append may recreate the inbox; it is swept again
+	testkit.Eventually(t, 10*time.Second, func() error { // a late append may recreate the inbox; it is swept again
 		for _, k := range []string{keys.Inbox("a"), keys.NodeRecipients("a")} {
 			if n, _ := cc.Exists(ctx, k).Result(); n != 0 {
 				return fmt.Errorf("%s survived the reaping", k)
@@ -439,7 +440,7 @@ func TestRedisClusterSessionLimitAcrossNodes(t *testing.T) {
 
 	// Closing one frees a slot on the cluster for a session on the other node.
 	first.close()
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if c, _ := cc.HGet(ctx, keys.Sessions("alice"), "a").Result(); c != "" {
 			return fmt.Errorf("a still counts %s session(s) of alice", c)
 		}

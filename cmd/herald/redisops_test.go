@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 )
@@ -25,7 +25,7 @@ import (
 // opsNode is an in-process node whose log is kept, to count its lines.
 type opsNode struct {
 	*testNode
-	log *syncWriter
+	log *testkit.SyncBuffer
 }
 
 func opsConfig(t *testing.T, srv *redistest.Server, flags ...string) config.Config {
@@ -44,7 +44,7 @@ func opsConfig(t *testing.T, srv *redistest.Server, flags ...string) config.Conf
 // startOpsNode starts a node on srv, or returns the error it failed to start with.
 func startOpsNode(t *testing.T, srv *redistest.Server, opts nodeOptions, flags ...string) (*opsNode, error) {
 	t.Helper()
-	logs := &syncWriter{w: &bytes.Buffer{}}
+	logs := &testkit.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	n, err := startNode(context.Background(), opsConfig(t, srv, flags...), log, opts)
 	if err != nil {
@@ -129,7 +129,7 @@ func TestNodeEvictionPolicy(t *testing.T) {
 		t.Fatalf("warnings under noeviction: %v", body)
 	}
 	redisDo(t, srv.Client(t), "config", "set", "maxmemory-policy", "volatile-lru")
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		status, body := readyz(t, n.Addr())
 		if status != 200 || !strings.Contains(fmt.Sprint(body["warnings"]), "volatile-lru") {
 			return fmt.Errorf("readyz %d %v", status, body)
@@ -187,7 +187,7 @@ func TestNodeUnderTheDocumentedACL(t *testing.T) {
 	send(t, alice, map[string]any{"type": "subscribe", "topic": "room.1"})
 	send(t, alice, map[string]any{"type": "publish", "topic": "room.1", "ref": "p1", "data": map[string]int{"x": 1}})
 	send(t, alice, map[string]any{"type": "send", "ref": "s1", "data": map[string]int{"y": 1}})
-	eventually(t, 10*time.Second, func() error { // the unacked third push goes to herald:undelivered
+	testkit.Eventually(t, 10*time.Second, func() error { // the unacked third push goes to herald:undelivered
 		if n := admin.XLen(ctx, "herald:undelivered").Val(); n == 0 {
 			return fmt.Errorf("no undelivered event")
 		}
@@ -200,7 +200,7 @@ func TestNodeUnderTheDocumentedACL(t *testing.T) {
 	resumed := connect(t, a.testNode, "alice", "since="+url.QueryEscape(pushes[0].str("offset")))
 	resumed.pushes(2, 10*time.Second)
 	resumed.close()
-	eventually(t, 10*time.Second, func() error { // offline event after the debounce
+	testkit.Eventually(t, 10*time.Second, func() error { // offline event after the debounce
 		if got := presenceEvents(t, admin, "alice"); !strings.HasSuffix(got, "offline") {
 			return fmt.Errorf("presence events %q", got)
 		}
@@ -269,7 +269,7 @@ func TestRedisMemoryFullKeepsEntriesOutOfTheDLQ(t *testing.T) {
 	}
 	time.Sleep(10 * time.Second) // more than streams.max_deliveries retries
 	redisDo(t, admin, "config", "set", "maxmemory", "0")
-	eventually(t, 20*time.Second, func() error { return readyStatus(n.Addr(), http.StatusOK) })
+	testkit.Eventually(t, 20*time.Second, func() error { return readyStatus(n.Addr(), http.StatusOK) })
 	f.waitAll(total, 30*time.Second)
 }
 
@@ -289,7 +289,7 @@ func memoryFull(t *testing.T, flags ...string) {
 	}
 	// Below what Redis holds: every write is refused from now on, the publisher's too.
 	redisDo(t, admin, "config", "set", "maxmemory", strconv.FormatInt(used/2, 10))
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		if status, body := readyz(t, n.Addr()); status != http.StatusServiceUnavailable || !strings.Contains(fmt.Sprint(body["error"]), "maxmemory") {
 			return fmt.Errorf("readyz %d %v", status, body)
 		}
@@ -309,7 +309,7 @@ func memoryFull(t *testing.T, flags ...string) {
 		t.Fatalf("readyz %d while Redis refuses writes", status)
 	}
 	redisDo(t, admin, "config", "set", "maxmemory", "0")
-	eventually(t, 20*time.Second, func() error { return readyStatus(n.Addr(), http.StatusOK) })
+	testkit.Eventually(t, 20*time.Second, func() error { return readyStatus(n.Addr(), http.StatusOK) })
 	pub.wait(t, 60*time.Second)
 	f.waitAll(total, 30*time.Second)
 	if dlq := admin.XLen(context.Background(), "herald:dlq").Val(); dlq != 0 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -78,7 +79,7 @@ func TestSinceOlderThanHistoryIsIncomplete(t *testing.T) {
 		xadd(t, n, "to", "alice", "data", fmt.Sprintf(`{"seq":%d}`, i))
 	}
 	// Wait until the router has routed everything into history.
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		l, err := n.rdb.XLen(context.Background(), "herald:{u:alice}:h").Result()
 		if err != nil || l != 5 {
 			return fmt.Errorf("history length %d %v", l, err)
@@ -115,7 +116,7 @@ func TestDeviceCursorResumesWithoutSince(t *testing.T) {
 	if err := c.conn.WriteString(fmt.Sprintf(`{"type":"ack","offset":%q}`, got[1].str("offset"))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error { // the cursor is written in batches
+	testkit.Eventually(t, 5*time.Second, func() error { // the cursor is written in batches
 		v, err := n.rdb.HGet(context.Background(), "herald:{u:alice}:c", "phone").Result()
 		if err != nil || v != got[1].str("offset") {
 			return fmt.Errorf("cursor %q %v", v, err)
@@ -124,7 +125,7 @@ func TestDeviceCursorResumesWithoutSince(t *testing.T) {
 	})
 	c.close()
 	xadd(t, n, "to", "alice", "data", `{"seq":4}`)
-	eventually(t, 5*time.Second, func() error { // routed into history before the reconnect
+	testkit.Eventually(t, 5*time.Second, func() error { // routed into history before the reconnect
 		if l, _ := n.rdb.XLen(context.Background(), "herald:{u:alice}:h").Result(); l != 5 {
 			return errorf("history has %d", l)
 		}

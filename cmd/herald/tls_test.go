@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -23,7 +24,7 @@ func TestRedisOverTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca, caKey := writeCert(t, dir, "ca", nil, nil)
 	writeCert(t, dir, "redis", ca, caKey)
-	tlsAddr := freeAddr(t)
+	tlsAddr := testkit.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(tlsAddr)
 	srv := redistest.Start(t, redistest.Options{Args: []string{
 		"--tls-port", port, "--tls-cert-file", filepath.Join(dir, "redis.pem"),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/gateway/auth"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
 )
@@ -187,7 +188,7 @@ func TestSlowTopicSubscriberAmongFastOnes(t *testing.T) {
 	}
 	tok, _ := auth.Mint([]byte(testSecret), auth.Claims{User: "slow", Topics: []string{"feed"}, Expiry: time.Now().Add(time.Hour)}, time.Now())
 	slow := dialStalledToken(t, n, tok)
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		if m := metricValue(t, n, "herald_sessions"); m != 4 {
 			return errorf("sessions %v", m)
 		}
@@ -201,7 +202,7 @@ func TestSlowTopicSubscriberAmongFastOnes(t *testing.T) {
 		return []any{"topic", "feed", "data", fmt.Sprintf(`{"seq":%d,"p":%q}`, i, payload)}
 	})
 	for _, c := range fast {
-		eventually(t, 60*time.Second, func() error {
+		testkit.Eventually(t, 60*time.Second, func() error {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			if c.count != total {
@@ -210,7 +211,7 @@ func TestSlowTopicSubscriberAmongFastOnes(t *testing.T) {
 			return nil
 		})
 	}
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		if m := metricValue(t, n, "herald_slow_consumer_closes_total"); m != 1 {
 			return errorf("slow closes %v", m)
 		}

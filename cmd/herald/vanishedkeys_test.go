@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
 )
@@ -34,7 +35,7 @@ func TestIngressDeletedUnderRunningNode(t *testing.T) {
 	}
 	publishSeqs(t, admin, "alice", 50, 100) // at once: they recreate the stream without the group
 	f.waitAll(100, 20*time.Second)
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if v := vanished(t, n, "ingress"); v != 1 {
 			return fmt.Errorf("herald_redis_keys_vanished_total{key=ingress} %v", v)
 		}
@@ -98,7 +99,7 @@ func TestInboxDeletedUnderRunningNode(t *testing.T) {
 	}
 	pub.wait(t, 30*time.Second)
 	f.waitAll(total, 30*time.Second)
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if v := vanished(t, b, "inbox"); v != 1 {
 			return fmt.Errorf("herald_redis_keys_vanished_total{key=inbox} %v", v)
 		}
@@ -133,7 +134,7 @@ func TestHistoryDeletedUnderRunningNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	publishSeqs(t, admin, "alice", 5, 7)
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if l := admin.XLen(ctx, "herald:{u:alice}:h").Val(); l != 2 {
 			return fmt.Errorf("history length %d", l)
 		}

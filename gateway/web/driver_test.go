@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herald-push/herald/internal/testkit"
 )
 
 // The browser of the browser tests: testdata/driver.mjs, a playwright-core
@@ -54,7 +56,7 @@ func startBrowser(t *testing.T) *browser {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "WEBTEST_CHROMIUM="+chromium)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr := &lockedBuffer{}
+	stderr := &testkit.SyncBuffer{}
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,10 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herald-push/herald/internal/testkit"
 )
 
 // The herald process of the browser tests: a real node on a real redis-server.
@@ -29,7 +29,7 @@ func buildHerald(dir string) (string, error) {
 type heraldProc struct {
 	bin, addr string
 	args      []string
-	log       *lockedBuffer
+	log       *testkit.SyncBuffer
 	cmd       *exec.Cmd
 	done      chan struct{}
 }
@@ -41,7 +41,7 @@ func startNode(t *testing.T, bin, redisAddr string) *heraldProc {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	n := &heraldProc{bin: bin, addr: addr, log: &lockedBuffer{}}
+	n := &heraldProc{bin: bin, addr: addr, log: &testkit.SyncBuffer{}}
 	n.args = []string{"serve", "--redis.addr", redisAddr, "--auth.hmac_secret", testSecret,
 		"--server.addr", addr, "--node.id", "n1", "--streams.block", "200ms",
 		"--limits.max_sessions_per_user", "2", "--shutdown.timeout", "5s"}
@@ -133,21 +133,4 @@ func nodeEnv() []string {
 		}
 	}
 	return env
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
