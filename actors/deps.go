@@ -13,6 +13,10 @@ type History interface {
 	Replay(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (last wire.Offset, complete bool, err error)
 	// ReplayAfter is Replay for a start the node chose (no completeness to judge).
 	ReplayAfter(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (last wire.Offset, err error)
+	// LiveOnly reports whether r keeps no history (a live-only topic): with
+	// nothing to replay, its subscribed frame waits until this node is in r's
+	// presence, so that every push after the frame reaches the session.
+	LiveOnly(r wire.Recipient) bool
 }
 
 // Cursors stores devices' last acked offsets.

@@ -67,6 +67,7 @@ type fakeHistory struct {
 	topGate       gate
 	replayGate    gate
 	ignoreCtx     bool // the replay gate ignores the caller's ctx
+	liveOnly      map[wire.Recipient]bool
 }
 
 func newFakeHistory() *fakeHistory {
@@ -118,6 +119,12 @@ func (h *fakeHistory) Replay(ctx context.Context, r wire.Recipient, since wire.O
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return last, !h.trimmed[r], err
+}
+
+func (h *fakeHistory) LiveOnly(r wire.Recipient) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.liveOnly[r]
 }
 
 func (h *fakeHistory) ReplayAfter(ctx context.Context, r wire.Recipient, since wire.Offset, page func([]*wire.Push) error) (wire.Offset, error) {

@@ -25,6 +25,8 @@ func (nopHistory) Replay(_ context.Context, _ wire.Recipient, since wire.Offset,
 	return since, true, nil
 }
 
+func (nopHistory) LiveOnly(wire.Recipient) bool { return false }
+
 func (nopHistory) ReplayAfter(_ context.Context, _ wire.Recipient, since wire.Offset, _ func([]*wire.Push) error) (wire.Offset, error) {
 	return since, nil
 }

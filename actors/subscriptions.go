@@ -136,19 +136,12 @@ func (s *session) attached(c actor.Context, m *attachReady) {
 	if m.r == s.h.user {
 		frame = wire.Welcome(s.spec.ID, s.sys.cfg.Node, s.spec.User, m.since)
 	}
-	if s.sys.liveOnly(m.r) {
+	if s.sys.deps.History.LiveOnly(m.r) {
 		sb.held = frame
 	} else if err := s.sock.WriteText(frame); err != nil {
 		return // the connection is gone; OnClose tears down
 	}
 	c.Send(s.sys.shardOf(m.r), &announce{r: m.r, h: s.h, gen: m.gen})
-}
-
-// liveOnly reports whether r keeps no history (history.topics), where the
-// history reader can tell.
-func (s *System) liveOnly(r wire.Recipient) bool {
-	lo, ok := s.deps.History.(interface{ LiveOnly(wire.Recipient) bool })
-	return ok && lo.LiveOnly(r)
 }
 
 // startReplay replays r's history after where the subscription starts, once Redis

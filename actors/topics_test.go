@@ -28,6 +28,29 @@ func TestSubscribeStartsAtTheTopicTop(t *testing.T) {
 	}
 }
 
+// A live-only topic has nothing to replay: its subscribed frame waits until
+// Redis has this node in the topic's presence, so that no push routed before
+// that (which would not reach this node) comes after the frame.
+func TestLiveOnlyTopicIsSubscribedOncePresent(t *testing.T) {
+	h := newHarness(t, Config{})
+	ticker := wire.Topic("ticker")
+	h.hist.liveOnly = map[wire.Recipient]bool{ticker: true}
+	hd, sock := h.open(SessionSpec{User: "alice"})
+	waitFrames(t, sock, "welcome 0-0")
+	h.pres.mu.Lock()
+	h.pres.hold = true
+	h.pres.mu.Unlock()
+	frame(hd, `{"type":"subscribe","topic":"ticker"}`)
+	h.announced(ticker, 1)
+	if got := sock.frames(); !slices.Equal(got, []string{"welcome 0-0"}) {
+		t.Fatalf("frames before the presence was confirmed: %q", got)
+	}
+	h.pres.confirm()
+	waitFrames(t, sock, "welcome 0-0", "subscribed ticker 0-0")
+	deliverAndWait(t, h.sys, pushAt(ticker, "k1", 7))
+	waitFrames(t, sock, "welcome 0-0", "subscribed ticker 0-0", "push k1")
+}
+
 // A subscribe with since replays the topic after it and ends with recovered. A
 // subscribe again without since only says where the subscription is; with since
 // it starts the subscription again from there (duplicates possible, no gap).
