@@ -53,7 +53,7 @@ func realHistoryBytes(t *testing.T, users, perUser int) float64 {
 		t.Fatal(err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	node, err := startServerProc(ctx, "node", buildHerald(t), []string{"serve", "--redis.addr", srv.Addr, "--server.addr", addr,
+	node, err := startServerProc(ctx, "node", heraldBin.Path(t), []string{"serve", "--redis.addr", srv.Addr, "--server.addr", addr,
 		"--auth.hmac_secret", newSecret(), "--node.id", "real", "--log.level", "warn"}, addr, "/readyz", filepath.Join(t.TempDir(), "node.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -10,13 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9/logging"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -25,46 +25,22 @@ import (
 // binary (with its bench subcommand, which client workers and the baseline server
 // run) is built once per test run.
 
-var heraldBin struct {
-	once sync.Once
-	path string
-	err  error
-}
+// heraldBin is built with its bench subcommand, which client workers and the
+// baseline server run.
+var heraldBin testkit.Herald
 
 func TestMain(m *testing.M) {
 	logging.Disable()
 	code := m.Run()
-	if heraldBin.path != "" {
-		os.RemoveAll(filepath.Dir(heraldBin.path))
-	}
+	heraldBin.Remove()
 	os.Exit(code)
-}
-
-func buildHerald(t *testing.T) string {
-	t.Helper()
-	heraldBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "herald-bench-bin-")
-		if err != nil {
-			heraldBin.err = err
-			return
-		}
-		heraldBin.path = filepath.Join(dir, "herald")
-		out, err := exec.Command("go", "build", "-o", heraldBin.path, "github.com/herald-push/herald/cmd/herald").CombinedOutput()
-		if err != nil {
-			heraldBin.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if heraldBin.err != nil {
-		t.Fatal(heraldBin.err)
-	}
-	return heraldBin.path
 }
 
 // runBench runs `herald bench args...` in this process (the nodes and workers are
 // processes) and returns its results.
 func runBench(t *testing.T, args ...string) *Results {
 	t.Helper()
-	bin := buildHerald(t)
+	bin := heraldBin.Path(t)
 	out := t.TempDir()
 	args = append(args, "--out", out, "--herald-bin", bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -275,7 +251,7 @@ func TestClusterAndBroadcast(t *testing.T) {
 
 // TestExistingNodes runs against a redis-server and a node the bench did not start.
 func TestExistingNodes(t *testing.T) {
-	bin := buildHerald(t)
+	bin := heraldBin.Path(t)
 	srv := redistest.Start(t, redistest.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,38 +29,8 @@ const secret = "client-test-secret-0123456789"
 
 // herald is the herald binary the tests run, built on first use (the fuzz target
 // in this package needs none, and its workers start the test binary again and
-// again); dir holds it and is removed by TestMain.
-var herald struct {
-	once sync.Once
-	bin  string
-	dir  string
-	err  error
-}
-
-func heraldBinary(t *testing.T) string {
-	t.Helper()
-	herald.once.Do(func() {
-		if herald.bin = os.Getenv("HERALD_TEST_BINARY"); herald.bin != "" {
-			return
-		}
-		if herald.dir, herald.err = os.MkdirTemp("", "herald-client-test-"); herald.err != nil {
-			return
-		}
-		herald.bin = filepath.Join(herald.dir, "herald")
-		gobin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-		if _, err := os.Stat(gobin); err != nil {
-			gobin = "go"
-		}
-		cmd := exec.Command(gobin, "build", "-o", herald.bin, "github.com/herald-push/herald/cmd/herald")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			herald.err = fmt.Errorf("building herald: %v\n%s", err, out)
-		}
-	})
-	if herald.err != nil {
-		t.Fatal(herald.err)
-	}
-	return herald.bin
-}
+// again).
+var herald testkit.Herald
 
 func TestMain(m *testing.M) {
 	logging.Disable()
@@ -69,11 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	defer func() {
-		if herald.dir != "" {
-			os.RemoveAll(herald.dir)
-		}
-	}()
+	defer herald.Remove()
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -113,7 +78,7 @@ func startNode(t *testing.T, rs *redistest.Server, id string, extra ...string) *
 
 func (n *node) start() {
 	n.t.Helper()
-	cmd := exec.Command(heraldBinary(n.t), n.args...)
+	cmd := exec.Command(herald.Path(n.t), n.args...)
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = n.log, n.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -35,9 +35,7 @@ func TestMain(m *testing.M) {
 	// throttle interval after a message reached a stopped actor (a reply to a closed
 	// session); it ends by itself and is not ours to stop.
 	code := m.Run()
-	if heraldBinary.dir != "" {
-		_ = os.RemoveAll(heraldBinary.dir) // the herald binary the fault tests built
-	}
+	heraldBinary.Remove() // the herald binary the fault tests built
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1")); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)

@@ -26,7 +26,7 @@ func TestListenPrintsResumesAndExitsOnSIGINT(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	p := startProc(t, redisFlags(srv), "n1")
 	out, errOut := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
-	cmd := exec.Command(buildHerald(t), "listen", "--user", "alice", "--url", "ws://"+p.addr+"/ws",
+	cmd := exec.Command(heraldBinary.Path(t), "listen", "--user", "alice", "--url", "ws://"+p.addr+"/ws",
 		"--redis.addr", srv.Addr, "--auth.hmac_secret", testSecret)
 	cmd.Stdout, cmd.Stderr = out, errOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

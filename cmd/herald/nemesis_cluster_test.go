@@ -211,11 +211,11 @@ func (c *nemesisCluster) pick(rng *rand.Rand) *nemesisNode {
 func nemesisBinary(t *testing.T, dir string) string {
 	t.Helper()
 	if nemesisRace {
-		return buildHerald(t) // the fault tests' binary, built once per test run
+		return heraldBinary.Path(t) // the fault tests' binary, built once per test run
 	}
-	path := filepath.Join(dir, "herald")
-	if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	path, err := testkit.BuildHerald(dir, false)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return path
 }

@@ -4,10 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,33 +15,7 @@ import (
 
 // The fault tests run real herald processes, so that kill -9 and SIGTERM are what
 // an operator would do. The binary is built once per test run.
-var heraldBinary struct {
-	once sync.Once
-	path string
-	err  error
-	dir  string
-}
-
-func buildHerald(t *testing.T) string {
-	t.Helper()
-	heraldBinary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "herald-bin-")
-		if err != nil {
-			heraldBinary.err = err
-			return
-		}
-		heraldBinary.dir = dir
-		heraldBinary.path = filepath.Join(dir, "herald")
-		out, err := exec.Command("go", "build", "-race", "-o", heraldBinary.path, ".").CombinedOutput()
-		if err != nil {
-			heraldBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if heraldBinary.err != nil {
-		t.Fatal(heraldBinary.err)
-	}
-	return heraldBinary.path
-}
+var heraldBinary = testkit.Herald{Race: true}
 
 // proc is one herald process on a fixed loopback port.
 type proc struct {
@@ -77,7 +48,7 @@ func startProc(t *testing.T, redisAddrFlags []string, id string, flags ...string
 
 func (p *proc) start() {
 	p.t.Helper()
-	p.cmd = exec.Command(buildHerald(p.t), p.args...)
+	p.cmd = exec.Command(heraldBinary.Path(p.t), p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p.done = make(chan struct{})

@@ -31,6 +31,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
 )
 
@@ -49,7 +50,7 @@ func TestBrowser(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		if bin = os.Getenv("WEBTEST_HERALD"); bin == "" {
-			bin, binErr = buildHerald(t.TempDir())
+			bin, binErr = testkit.BuildHerald(t.TempDir(), false)
 		}
 	}()
 	rs := redistest.Start(t, redistest.Options{})

@@ -1,12 +1,10 @@
 package web_test
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,15 +14,6 @@ import (
 )
 
 // The herald process of the browser tests: a real node on a real redis-server.
-
-func buildHerald(dir string) (string, error) {
-	path := filepath.Join(dir, "herald")
-	cmd := exec.Command("go", "build", "-o", path, "github.com/herald-push/herald/cmd/herald")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build herald: %v\n%s", err, out)
-	}
-	return path, nil
-}
 
 type heraldProc struct {
 	bin, addr string
