@@ -125,6 +125,10 @@ func (k Keys) Presence(r wire.Recipient) string { return k.tagged(r) + ":p" }
 // Cursors is user's hash of device -> last acked offset.
 func (k Keys) Cursors(user string) string { return k.tagged(wire.User(user)) + ":c" }
 
+// PushTargets is the hash of a user's push-notification targets, one field per
+// device and kind.
+func (k Keys) PushTargets(user string) string { return k.tagged(wire.User(user)) + ":pt" }
+
 // Inbox is node id's inbox stream, the live path from routers to that node.
 func (k Keys) Inbox(node string) string { return k.prefix + ":{n:" + node + "}:in" }
 

@@ -61,6 +61,7 @@ var redisCommands = []RedisCommand{
 	{Name: "hget", Use: "device cursors", probe: []string{"hget", probeKey, "f"}},
 	{Name: "hdel", Use: "session counts", probe: []string{"hdel", probeKey, "f"}},
 	{Name: "hincrby", Use: "session counts (script)", probe: []string{"hincrby", probeKey, "f", "x"}},
+	{Name: "hgetall", Use: "push targets", probe: []string{"hgetall", probeKey}},
 	{Name: "hvals", Use: "session counts (script)", probe: []string{"hvals", probeKey}},
 	{Name: "zadd", Use: "membership, offline events, ack waits (LT)", probe: []string{"zadd", probeKey, "x", "m"}},
 	{Name: "zrem", Use: "membership, offline events, ack waits", probe: []string{"zrem", probeKey, "m"}},
