@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -186,8 +187,12 @@ func (s *System) Sessions(ctx context.Context) []*Handle {
 
 // Drain closes every session with 1001 in batches of batch, pausing every batch
 // for pause plus jitter, so that reconnecting clients spread over the other nodes.
-// It returns when all sessions are gone or ctx ends.
+// It returns when all sessions are gone or ctx ends. A batch below 1 closes all
+// sessions at once.
 func (s *System) Drain(ctx context.Context, batch int, pause time.Duration) error {
+	if batch < 1 {
+		batch = math.MaxInt
+	}
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()

@@ -100,16 +100,36 @@ func TestSessionsListsEachSessionOnce(t *testing.T) {
 // and from then on Open refuses new sessions.
 func TestDrainClosesEverySessionAndRefusesNewOnes(t *testing.T) {
 	h := newHarness(t, Config{})
+	handles, socks := openAnnounced(h, 5)
+	if err := h.sys.Drain(context.Background(), 2, time.Millisecond); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	assertDrained(t, h, handles, socks)
+}
+
+// A batch of 0 is "all at once", not a division by zero.
+func TestDrainWithoutBatches(t *testing.T) {
+	h := newHarness(t, Config{})
+	handles, socks := openAnnounced(h, 5)
+	if err := h.sys.Drain(context.Background(), 0, time.Hour); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	assertDrained(t, h, handles, socks)
+}
+
+func openAnnounced(h *harness, n int) ([]*Handle, []*recSocket) {
 	var socks []*recSocket
 	var handles []*Handle
-	for i := range 5 {
+	for i := range n {
 		hd, sock := h.open(SessionSpec{User: fmt.Sprint("u", i)})
 		handles, socks = append(handles, hd), append(socks, sock)
 		h.announced(wire.User(fmt.Sprint("u", i)), 1)
 	}
-	if err := h.sys.Drain(context.Background(), 2, time.Millisecond); err != nil {
-		t.Fatalf("Drain: %v", err)
-	}
+	return handles, socks
+}
+
+func assertDrained(t *testing.T, h *harness, handles []*Handle, socks []*recSocket) {
+	t.Helper()
 	for i, hd := range handles {
 		select {
 		case <-hd.Done():
