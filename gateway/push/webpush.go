@@ -125,12 +125,25 @@ func (w *WebPush) outcome(host string, r reply) error {
 var ErrPayloadTooLarge = errors.New("push: payload too large for the platform")
 
 // fitWebPush returns the push frame as it fits a Web Push message: as is
-// when it does, else the frame without its data and with "truncated":true,
-// so that the service worker knows to fetch the push by reconnecting.
+// when it does, else shrunk by shrinkFrame.
 func fitWebPush(frame []byte) ([]byte, error) {
 	if len(frame) <= maxPlaintext {
 		return frame, nil
 	}
+	small, err := shrinkFrame(frame)
+	if err != nil {
+		return nil, err
+	}
+	if len(small) > maxPlaintext {
+		return nil, fmt.Errorf("push: %d bytes without data: %w", len(small), ErrPayloadTooLarge)
+	}
+	return small, nil
+}
+
+// shrinkFrame is the push frame without its data and with
+// "truncated":true, for a platform whose size limit it exceeds: the app
+// learns that a push came and fetches it by reconnecting.
+func shrinkFrame(frame []byte) ([]byte, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(frame, &m); err != nil {
 		return nil, fmt.Errorf("push: payload is not a JSON object: %w", err)
@@ -140,9 +153,6 @@ func fitWebPush(frame []byte) ([]byte, error) {
 	small, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("push: shrink payload: %w", err)
-	}
-	if len(small) > maxPlaintext {
-		return nil, fmt.Errorf("push: %d bytes without data: %w", len(small), ErrPayloadTooLarge)
 	}
 	return small, nil
 }
