@@ -25,7 +25,9 @@ func newFCMPair(t *testing.T) (*FCM, *pushtest.FCMServer) {
 	return f, srv
 }
 
-func fcmTarget(token string) wire.PushTarget { return wire.PushTarget{Kind: wire.KindFCM, Token: token} }
+func fcmTarget(token string) wire.PushTarget {
+	return wire.PushTarget{Kind: wire.KindFCM, Token: token}
+}
 
 func TestFCMDeliversAMessageWithTheFrameAndTheAlert(t *testing.T) {
 	f, srv := newFCMPair(t)
