@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -100,7 +99,7 @@ func (f *FCM) message(token string, n Notification) map[string]any {
 		data[k] = v
 	}
 	data["push"] = string(n.Payload)
-	android := map[string]any{"priority": "high", "ttl": strconv.FormatInt(int64(n.TTL/time.Second), 10) + "s"}
+	android := map[string]any{"priority": "high", "ttl": ttlSeconds(n.TTL) + "s"}
 	apnsHeaders := map[string]string{"apns-expiration": apnsExpiration(n.TTL, f.now())}
 	if n.CollapseKey != "" {
 		android["collapse_key"] = n.CollapseKey

@@ -165,3 +165,21 @@ func TestFCMTokenURLDefaultsToTheKeyFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFCMConcurrentSendsShareOneAccessToken(t *testing.T) {
+	f, srv := newFCMPair(t)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			errs <- f.Send(context.Background(), fcmTarget("tok"), Notification{Payload: frame("1-0", "1")})
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.TokenRequests(); n != 1 {
+		t.Fatalf("%d token requests for 8 concurrent sends", n)
+	}
+}

@@ -87,3 +87,9 @@ func snippet(b []byte) string {
 	}
 	return string(b)
 }
+
+// ttlSeconds is a TTL as whole seconds for a header or field; a negative
+// TTL is 0, deliver now or drop.
+func ttlSeconds(ttl time.Duration) string {
+	return strconv.FormatInt(int64(max(ttl, 0)/time.Second), 10)
+}

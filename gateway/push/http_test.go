@@ -1,7 +1,10 @@
 package push
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -33,5 +36,40 @@ func TestRetryAfterReadsSecondsAndDates(t *testing.T) {
 		if got := retryAfter(h, now); got != want {
 			t.Errorf("Retry-After %q: %v, want %v", v, got, want)
 		}
+	}
+}
+
+func TestTTLSeconds(t *testing.T) {
+	for ttl, want := range map[time.Duration]string{0: "0", -time.Second: "0", 1500 * time.Millisecond: "1", time.Hour: "3600"} {
+		if got := ttlSeconds(ttl); got != want {
+			t.Errorf("%v: %q, want %q", ttl, got, want)
+		}
+	}
+}
+
+func TestRoundTripReadsABoundedAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write(make([]byte, 4*maxResponseBody))
+	}))
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
+	r, err := roundTrip(context.Background(), srv.Client(), req)
+	if err != nil || r.status != http.StatusBadRequest || len(r.body) != maxResponseBody {
+		t.Fatalf("status %d, %d bytes, %v", r.status, len(r.body), err)
+	}
+	if s := snippet(r.body); len(s) > 210 {
+		t.Fatalf("snippet of %d bytes", len(s))
+	}
+}
+
+func TestACancelledSendIsRetryable(t *testing.T) {
+	wp, srv := newWebPushPair(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := wp.Send(ctx, srv.NewSubscription(t), Notification{Payload: frame("1-0", "1")})
+	var re *RetryableError
+	if !errors.As(err, &re) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled send: %v, want retryable wrapping context.Canceled", err)
 	}
 }

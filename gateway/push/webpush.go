@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/herald-push/herald/wire"
@@ -95,7 +94,7 @@ func (w *WebPush) request(t wire.PushTarget, n Notification) (*http.Request, err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set("Content-Encoding", "aes128gcm")
-	req.Header.Set("TTL", strconv.FormatInt(int64(n.TTL/time.Second), 10))
+	req.Header.Set("TTL", ttlSeconds(n.TTL))
 	req.Header.Set("Urgency", "high")
 	req.Header.Set("Authorization", authz)
 	if n.CollapseKey != "" {
