@@ -2,9 +2,11 @@ package push
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -46,6 +48,12 @@ func roundTrip(ctx context.Context, hc *http.Client, req *http.Request) (reply, 
 	defer cancel()
 	resp, err := hc.Do(req.WithContext(ctx))
 	if err != nil {
+		// The URL is left out: a Web Push endpoint is a capability and an
+		// APNs path holds the device token, neither belongs in a log.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return reply{}, &RetryableError{Err: fmt.Errorf("push: %s %s: %w", req.Method, req.URL.Host, err)}
 	}
 	defer resp.Body.Close()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,5 +72,17 @@ func TestACancelledSendIsRetryable(t *testing.T) {
 	var re *RetryableError
 	if !errors.As(err, &re) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled send: %v, want retryable wrapping context.Canceled", err)
+	}
+}
+
+func TestANetworkErrorDoesNotCarryTheEndpoint(t *testing.T) {
+	wp, srv := newWebPushPair(t)
+	sub := srv.NewSubscription(t)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	sub.Endpoint = dead.URL + "/push/secret-capability"
+	err := wp.Send(context.Background(), sub, Notification{Payload: frame("1-0", "1")})
+	if err == nil || strings.Contains(err.Error(), "secret-capability") {
+		t.Fatalf("error %v shows the endpoint's path", err)
 	}
 }

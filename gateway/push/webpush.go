@@ -92,15 +92,21 @@ func (w *WebPush) request(t wire.PushTarget, n Notification) (*http.Request, err
 	if err != nil {
 		return nil, fmt.Errorf("push: webpush request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("Content-Encoding", "aes128gcm")
-	req.Header.Set("TTL", ttlSeconds(n.TTL))
-	req.Header.Set("Urgency", "high")
-	req.Header.Set("Authorization", authz)
-	if n.CollapseKey != "" {
-		req.Header.Set("Topic", webPushTopic(n.CollapseKey))
-	}
+	setWebPushHeaders(req.Header, n, authz)
 	return req, nil
+}
+
+// setWebPushHeaders sets RFC 8030's message headers and the VAPID
+// authorization.
+func setWebPushHeaders(h http.Header, n Notification, authz string) {
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Encoding", "aes128gcm")
+	h.Set("TTL", ttlSeconds(n.TTL))
+	h.Set("Urgency", "high")
+	h.Set("Authorization", authz)
+	if n.CollapseKey != "" {
+		h.Set("Topic", webPushTopic(n.CollapseKey))
+	}
 }
 
 // outcome classifies the push service's answer (RFC 8030 section 5 and
