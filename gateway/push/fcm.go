@@ -57,6 +57,9 @@ func (f *FCM) Send(ctx context.Context, t wire.PushTarget, n Notification) (err 
 	if t.Kind != wire.KindFCM {
 		return fmt.Errorf("push: fcm sender given a %q target", t.Kind)
 	}
+	if err := t.Validate(false); err != nil {
+		return fmt.Errorf("push: unusable fcm target (%v): %w", err, ErrGone)
+	}
 	if n.Payload, err = fitFCM(n); err != nil {
 		return err
 	}

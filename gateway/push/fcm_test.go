@@ -183,3 +183,13 @@ func TestFCMConcurrentSendsShareOneAccessToken(t *testing.T) {
 		t.Fatalf("%d token requests for 8 concurrent sends", n)
 	}
 }
+
+func TestFCMTreatsAnEmptyTokenAsGone(t *testing.T) {
+	f, srv := newFCMPair(t)
+	if err := f.Send(context.Background(), fcmTarget(""), Notification{Payload: frame("1-0", "1")}); !errors.Is(err, ErrGone) {
+		t.Fatalf("empty token: %v, want ErrGone", err)
+	}
+	if srv.TokenRequests() != 0 {
+		t.Fatal("an empty token reached FCM")
+	}
+}
