@@ -204,19 +204,19 @@ func TestLeewayAsymmetric(t *testing.T) {
 	}
 }
 
-// MintWithKey signs with RS256, ES256 or EdDSA by the key's type.
+// MintWith signs with RS256, ES256 or EdDSA by the key's type.
 func TestMintWithKey(t *testing.T) {
 	for _, key := range []testKey{newRSA(t, "r1"), newEC(t, "e1"), newEd(t, "d1")} {
 		signer, err := ParsePrivateKeyPEM(pemOf(t, key))
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := MintWithKey(signer, key.kid, Claims{User: "alice", Expiry: time.Now().Add(time.Hour)}, time.Now())
+		tok, err := MintWith(signer, Claims{User: "alice", Expiry: time.Now().Add(time.Hour)}, time.Now(), MintOptions{Kid: key.kid, Issuer: "me", Audience: []string{"herald"}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		path := writeFile(t, "k.pem", key.publicPEM(t))
-		v := newTestVerifier(t, Config{Issuers: []IssuerConfig{{PublicKeys: []string{key.kid + "=" + path}}}}, nil)
+		v := newTestVerifier(t, Config{Issuers: []IssuerConfig{{Issuer: "me", Audience: []string{"herald"}, PublicKeys: []string{key.kid + "=" + path}}}}, nil)
 		if _, err := v.Verify(tok); err != nil {
 			t.Fatalf("%s: %v", key.method().Alg(), err)
 		}

@@ -18,45 +18,63 @@ import (
 // refuses claims that Verify would refuse, except an expiry in the past:
 // tests need expired tokens.
 func Mint(secret []byte, c Claims, now time.Time) (string, error) {
-	if len(secret) == 0 {
-		return "", errors.New("auth: mint: empty secret")
-	}
-	return sign(jwt.SigningMethodHS256, "", secret, c, now)
+	return MintWith(secret, c, now, MintOptions{})
 }
 
-// MintWithKey signs c with a private key: RS256 for RSA, ES256 for P-256,
-// EdDSA for Ed25519, naming kid in the header when it is set. For operators'
-// tests against a node that trusts the matching public key.
-func MintWithKey(key crypto.Signer, kid string, c Claims, now time.Time) (string, error) {
-	alg, err := algFor(key.Public())
+// MintOptions are the header and registered claims a token may carry besides
+// Claims.
+type MintOptions struct {
+	Kid      string   // the header's kid; "" for none
+	Issuer   string   // iss; "" for none
+	Audience []string // aud; empty for none
+}
+
+// MintWith signs c with key: HS256 for a []byte secret, RS256 for an RSA
+// private key, ES256 for P-256, EdDSA for Ed25519 (a crypto.Signer).
+func MintWith(key any, c Claims, now time.Time, o MintOptions) (string, error) {
+	method, err := mintMethod(key)
 	if err != nil {
-		return "", fmt.Errorf("auth: mint: %w", err)
+		return "", err
 	}
-	return sign(jwt.GetSigningMethod(alg), kid, key, c, now)
-}
-
-func sign(method jwt.SigningMethod, kid string, key any, c Claims, now time.Time) (string, error) {
 	if err := c.validate(); err != nil {
 		return "", err
 	}
-	tc := tokenClaims{
+	t := jwt.NewWithClaims(method, tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   c.User,
+			Issuer:    o.Issuer,
+			Audience:  o.Audience,
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(c.Expiry),
 		},
 		Device: c.Device,
 		Topics: c.Topics,
-	}
-	t := jwt.NewWithClaims(method, tc)
-	if kid != "" {
-		t.Header["kid"] = kid
+	})
+	if o.Kid != "" {
+		t.Header["kid"] = o.Kid
 	}
 	s, err := t.SignedString(key)
 	if err != nil {
 		return "", fmt.Errorf("auth: mint: %w", err)
 	}
 	return s, nil
+}
+
+func mintMethod(key any) (jwt.SigningMethod, error) {
+	switch k := key.(type) {
+	case []byte:
+		if len(k) == 0 {
+			return nil, errors.New("auth: mint: empty secret")
+		}
+		return jwt.SigningMethodHS256, nil
+	case crypto.Signer:
+		alg, err := algFor(k.Public())
+		if err != nil {
+			return nil, fmt.Errorf("auth: mint: %w", err)
+		}
+		return jwt.GetSigningMethod(alg), nil
+	}
+	return nil, fmt.Errorf("auth: mint: unsupported key type %T", key)
 }
 
 // ParsePrivateKeyPEM reads the first private key of a PEM file (PKCS#8,
