@@ -63,6 +63,8 @@ func TestAuthKeysErrors(t *testing.T) {
 		{"issuers not JSON", []string{`HERALD_AUTH__ISSUERS=https://a/b`}, "want a JSON array"},
 		{"issuer without flat keys", []string{"HERALD_REDIS__ADDR=r:1", "HERALD_AUTH__ISSUER=x", `HERALD_AUTH__ISSUERS=[{"jwks_url":"https://a/b"}]`}, "auth.issuer, auth.audience"},
 		{"leeway too large", []string{"HERALD_AUTH__LEEWAY=1h"}, "auth.leeway"},
+		{"jwks refresh too often", []string{"HERALD_AUTH__JWKS_REFRESH=1ms"}, "auth.jwks_refresh"},
+		{"jwks refresh off", []string{"HERALD_AUTH__JWKS_REFRESH=0s"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

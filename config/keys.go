@@ -47,7 +47,7 @@ var keyTable = []keyDef{
 	{name: "auth.audience", def: []string(nil), help: "aud values, comma-separated, one of which those tokens must carry (empty: not checked)"},
 	{name: "auth.issuers", def: []Issuer(nil), check: issuersCheck, help: "more issuers, each token tried by its iss: a YAML list of {issuer, audience, jwks_url, public_keys}, or that list as JSON in the environment or flag"},
 	{name: "auth.leeway", def: 5 * time.Second, help: "clock skew tolerated on a token's exp, nbf and iat", check: durRange(0, 10*time.Minute)},
-	{name: "auth.jwks_refresh", def: time.Duration(0), help: "how often a JWKS is fetched again (0: as its Cache-Control max-age says, within 1m..24h; 15m without one)", check: durRange(0, 24*time.Hour)},
+	{name: "auth.jwks_refresh", def: time.Duration(0), help: "how often a JWKS is fetched again (0: as its Cache-Control max-age says, within 1m..24h; 15m without one)", check: zeroOr(durRange(100*time.Millisecond, 24*time.Hour))},
 	{name: "auth.jwks_refetch_interval", def: 10 * time.Second, help: "least time between two JWKS fetches asked for by tokens naming an unknown kid", check: durRange(100*time.Millisecond, time.Hour)},
 	{name: "publish.api_key", def: "", help: "API key of POST /v1/publish (empty: endpoint off; in the embedded mode, a dev key answering loopback clients only)", secret: true},
 	{name: "history.size", def: 1000, help: "history entries kept per recipient", check: intMin(1)},
@@ -256,6 +256,16 @@ func oneOf(allowed ...string) func(any) error {
 			}
 		}
 		return fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+	}
+}
+
+// zeroOr accepts a zero duration (off, or automatic) besides what check accepts.
+func zeroOr(check func(any) error) func(any) error {
+	return func(v any) error {
+		if v.(time.Duration) == 0 {
+			return nil
+		}
+		return check(v)
 	}
 }
 

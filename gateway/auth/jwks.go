@@ -70,9 +70,9 @@ type remoteSet struct {
 
 	mu struct {
 		sync.Mutex
-		lastFetch time.Time     // start of the last fetch, for the rate limit
-		inflight  chan struct{} // closed when the running fetch ends; nil when none runs
-		nextTTL   time.Duration // what the last successful fetch said
+		lastRefetch time.Time     // start of the last fetch a token's unknown kid caused
+		inflight    chan struct{} // closed when the running fetch ends; nil when none runs
+		nextTTL     time.Duration // what the last successful fetch said
 	}
 	ctx    context.Context // canceled by close: ends a running fetch and the loop
 	cancel context.CancelFunc
@@ -143,20 +143,26 @@ func (r *remoteSet) lookup(kid string) []pubKey {
 // all returns every cached key, for tokens without a kid.
 func (r *remoteSet) all() []pubKey { return r.keys.Load().all }
 
-// refetch fetches now unless a fetch started within RefetchInterval; a fetch
-// in flight is waited for instead. It reports whether a fetch was made.
+// refetch fetches now unless another refetch started within RefetchInterval; a
+// fetch in flight is waited for instead. It reports whether a fetch was made.
+// Scheduled refreshes do not count against the limit: a kid rotated in just
+// after one is fetched at its first token.
 func (r *remoteSet) refetch() bool {
+	if r.ctx.Err() != nil {
+		return false // closed: the node is stopping
+	}
 	r.mu.Lock()
 	if ch := r.mu.inflight; ch != nil {
 		r.mu.Unlock()
 		<-ch
 		return true
 	}
-	if time.Since(r.mu.lastFetch) < r.timing.RefetchInterval {
+	if time.Since(r.mu.lastRefetch) < r.timing.RefetchInterval {
 		r.mu.Unlock()
 		r.metrics.JWKSRefetchLimited.Inc()
 		return false
 	}
+	r.mu.lastRefetch = time.Now()
 	r.mu.Unlock()
 	r.fetchShared()
 	return true
@@ -172,7 +178,7 @@ func (r *remoteSet) fetchShared() bool {
 		return r.healthy.Load()
 	}
 	ch := make(chan struct{})
-	r.mu.inflight, r.mu.lastFetch = ch, time.Now()
+	r.mu.inflight = ch
 	r.mu.Unlock()
 
 	ttl, err := r.fetch()
