@@ -25,6 +25,8 @@ func coerce(def, raw any) (any, error) {
 		return toDuration(raw)
 	case []string:
 		return toList(raw)
+	case []Issuer:
+		return toIssuers(raw)
 	}
 	return nil, fmt.Errorf("unsupported key type %T", def)
 }

@@ -104,10 +104,21 @@ type Sentinel struct {
 	Password string   `koanf:"password"`
 }
 
-// Auth configures token verification and the WebSocket origin check.
+// Auth configures token verification and the WebSocket origin check. The flat
+// keys (HMACSecret, JWKSURL, PublicKeys, with Issuer and Audience) are one
+// issuer; Issuers adds more.
 type Auth struct {
-	HMACSecret     string   `koanf:"hmac_secret"`
-	AllowedOrigins []string `koanf:"allowed_origins"` // empty = any origin
+	HMACSecret     string        `koanf:"hmac_secret"`
+	AllowedOrigins []string      `koanf:"allowed_origins"` // empty = any origin
+	JWKSURL        string        `koanf:"jwks_url"`
+	PublicKeys     []string      `koanf:"public_keys"`
+	Issuer         string        `koanf:"issuer"`
+	Audience       []string      `koanf:"audience"`
+	Issuers        []Issuer      `koanf:"issuers"`
+	Leeway         time.Duration `koanf:"leeway"`
+	// JWKSRefresh > 0 refetches every JWKS this often instead of on its max-age.
+	JWKSRefresh         time.Duration `koanf:"jwks_refresh"`
+	JWKSRefetchInterval time.Duration `koanf:"jwks_refetch_interval"`
 }
 
 // Publish configures the HTTP publish endpoint.
@@ -186,6 +197,9 @@ func (c Config) Embedded() bool {
 func (c Config) Masked() Config {
 	c.Redis.Addrs = slices.Clone(c.Redis.Addrs)
 	c.Auth.AllowedOrigins = slices.Clone(c.Auth.AllowedOrigins)
+	c.Auth.PublicKeys = slices.Clone(c.Auth.PublicKeys)
+	c.Auth.Audience = slices.Clone(c.Auth.Audience)
+	c.Auth.Issuers = slices.Clone(c.Auth.Issuers)
 	c.Auth.HMACSecret = maskString(c.Auth.HMACSecret)
 	c.Publish.APIKey = maskString(c.Publish.APIKey)
 	c.Redis.Password = maskString(c.Redis.Password)

@@ -45,7 +45,7 @@ func TestDefaults(t *testing.T) {
 	want := Config{
 		Server:    Server{Addr: ":8080"},
 		Redis:     Redis{Addrs: []string{}, Prefix: "herald", WaitTimeout: time.Second, Sentinel: Sentinel{Addrs: []string{}}},
-		Auth:      Auth{AllowedOrigins: []string{}},
+		Auth:      Auth{AllowedOrigins: []string{}, PublicKeys: []string{}, Audience: []string{}, Issuers: []Issuer{}, Leeway: 5 * time.Second, JWKSRefetchInterval: 10 * time.Second},
 		History:   History{Size: 1000, TTL: 24 * time.Hour, Topics: []string{}},
 		Limits:    Limits{MaxPendingBytes: 1048576, MaxPayloadBytes: 65536, MaxFrameBytes: 131072, MaxSubscriptions: 100, UpstreamPerSecond: 50, FramesPerSecond: 100},
 		Upstream:  Upstream{RefWindow: 2 * time.Minute},
@@ -396,7 +396,7 @@ func TestYAML(t *testing.T) {
 		t.Fatalf("output does not load back: %v\n%s", err, out)
 	}
 	if !reflect.DeepEqual(back, c) {
-		t.Errorf("round trip:\n got %+v\nwant %+v", back, c)
+		t.Errorf("round trip:\n got %#v\nwant %#v", back.Auth, c.Auth)
 	}
 }
 
@@ -426,6 +426,7 @@ func TestKeysCoverEveryField(t *testing.T) {
 	typeOf := map[string]reflect.Type{
 		"string": reflect.TypeFor[string](), "int": reflect.TypeFor[int](), "bool": reflect.TypeFor[bool](),
 		"duration": reflect.TypeFor[time.Duration](), "list": reflect.TypeFor[[]string](),
+		"list of issuers": reflect.TypeFor[[]Issuer](),
 	}
 	envRe := regexp.MustCompile(`^HERALD_[A-Z]+__[A-Z_]+$`)
 	for _, k := range keys {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"strconv"
@@ -38,8 +39,16 @@ var keyTable = []keyDef{
 	{name: "redis.sentinel.password", def: "", help: "password for the Sentinels themselves (empty: none)", secret: true},
 	{name: "redis.wait_replicas", def: 0, help: "replicas that must confirm (WAIT) a push's writes before its ingress entry is acknowledged and before POST /v1/publish answers 202 (0: do not wait)", check: intRange(0, 100)},
 	{name: "redis.wait_timeout", def: time.Second, help: "how long one WAIT for redis.wait_replicas replicas may block", check: durRange(time.Millisecond, time.Minute)},
-	{name: "auth.hmac_secret", def: "", help: "HS256 token secret, at least 16 bytes; required unless the store is embedded", secret: true},
+	{name: "auth.hmac_secret", def: "", help: "HS256 token secret, at least 16 bytes; outside the embedded mode it, auth.jwks_url, auth.public_keys or auth.issuers is required", secret: true},
 	{name: "auth.allowed_origins", def: []string(nil), help: "allowed WebSocket Origin values, comma-separated (empty: any)"},
+	{name: "auth.jwks_url", def: "", help: "JWKS URL of the token issuer: RS256, ES256 and EdDSA keys chosen by the token's kid, cached and refreshed (empty: none)", check: optional(httpURL)},
+	{name: "auth.public_keys", def: []string(nil), help: "PEM public key files (PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE blocks), comma-separated; kid=path names the file's keys' kid"},
+	{name: "auth.issuer", def: "", help: "iss that tokens verified with auth.hmac_secret, auth.jwks_url or auth.public_keys must carry (empty: not checked)"},
+	{name: "auth.audience", def: []string(nil), help: "aud values, comma-separated, one of which those tokens must carry (empty: not checked)"},
+	{name: "auth.issuers", def: []Issuer(nil), check: issuersCheck, help: "more issuers, each token tried by its iss: a YAML list of {issuer, audience, jwks_url, public_keys}, or that list as JSON in the environment or flag"},
+	{name: "auth.leeway", def: 5 * time.Second, help: "clock skew tolerated on a token's exp, nbf and iat", check: durRange(0, 10*time.Minute)},
+	{name: "auth.jwks_refresh", def: time.Duration(0), help: "how often a JWKS is fetched again (0: as its Cache-Control max-age says, within 1m..24h; 15m without one)", check: zeroOr(durRange(100*time.Millisecond, 24*time.Hour))},
+	{name: "auth.jwks_refetch_interval", def: 10 * time.Second, help: "least time between two JWKS fetches asked for by tokens naming an unknown kid", check: durRange(100*time.Millisecond, time.Hour)},
 	{name: "publish.api_key", def: "", help: "API key of POST /v1/publish (empty: endpoint off; in the embedded mode, a dev key answering loopback clients only)", secret: true},
 	{name: "history.size", def: 1000, help: "history entries kept per recipient", check: intMin(1)},
 	{name: "history.ttl", def: 24 * time.Hour, help: "how long an idle recipient's history is kept", check: durMin(1)},
@@ -155,6 +164,8 @@ func typeName(v any) string {
 		return "duration"
 	case []string:
 		return "list"
+	case []Issuer:
+		return "list of issuers"
 	}
 	panic(fmt.Sprintf("config: key table holds unsupported type %T", v))
 }
@@ -172,6 +183,12 @@ func formatValue(v any) string {
 		return formatDuration(x)
 	case []string:
 		return strings.Join(x, ",")
+	case []Issuer:
+		if len(x) == 0 {
+			return ""
+		}
+		b, _ := json.Marshal(issuersYAML(x))
+		return string(b)
 	}
 	return fmt.Sprint(v)
 }
@@ -239,6 +256,16 @@ func oneOf(allowed ...string) func(any) error {
 			}
 		}
 		return fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+	}
+}
+
+// zeroOr accepts a zero duration (off, or automatic) besides what check accepts.
+func zeroOr(check func(any) error) func(any) error {
+	return func(v any) error {
+		if v.(time.Duration) == 0 {
+			return nil
+		}
+		return check(v)
 	}
 }
 

@@ -278,6 +278,9 @@ func resolve(c *Config) error {
 	if c.Directory.Shards == 0 {
 		c.Directory.Shards = runtime.GOMAXPROCS(0) * 4
 	}
+	if c.Auth.Issuers == nil { // the decoder drops an empty list of structs; lists are never nil
+		c.Auth.Issuers = []Issuer{}
+	}
 	return nil
 }
 
@@ -321,11 +324,23 @@ func crossCheck(c Config) []error {
 		// streams.max_deliveries.
 		errs = append(errs, fmt.Errorf("config: redis.wait_timeout: %v must be below streams.lease_ttl/3 (%v)", c.Redis.WaitTimeout, c.Streams.LeaseTTL/3))
 	}
+	return append(errs, crossCheckAuth(c)...)
+}
+
+// crossCheckAuth wants token keys outside the embedded mode, and auth.issuer
+// and auth.audience only beside the flat keys they apply to.
+func crossCheckAuth(c Config) []error {
+	var errs []error
+	a := c.Auth
+	flatKeys := a.HMACSecret != "" || a.JWKSURL != "" || len(a.PublicKeys) > 0
 	switch {
-	case !c.Embedded() && c.Auth.HMACSecret == "":
-		errs = append(errs, errors.New("config: auth.hmac_secret is required when redis.addr or redis.addrs is set (or redis.sentinel.master)"))
-	case c.Auth.HMACSecret != "" && len(c.Auth.HMACSecret) < minSecretBytes:
+	case !c.Embedded() && !flatKeys && len(a.Issuers) == 0:
+		errs = append(errs, errors.New("config: auth.hmac_secret is required when redis.addr or redis.addrs is set (or redis.sentinel.master), unless auth.jwks_url, auth.public_keys or auth.issuers gives the token keys"))
+	case a.HMACSecret != "" && len(a.HMACSecret) < minSecretBytes:
 		errs = append(errs, fmt.Errorf("config: auth.hmac_secret: must be at least %d bytes", minSecretBytes))
+	}
+	if (a.Issuer != "" || len(a.Audience) > 0) && !flatKeys && !c.Embedded() {
+		errs = append(errs, errors.New("config: auth.issuer, auth.audience: they apply to the keys of auth.hmac_secret, auth.jwks_url and auth.public_keys, and none is set; give an auth.issuers entry its own issuer and audience"))
 	}
 	return errs
 }
@@ -382,6 +397,8 @@ func defineFlag(fs *pflag.FlagSet, d keyDef) {
 		fs.Duration(d.name, v, help)
 	case []string:
 		fs.StringSlice(d.name, v, help)
+	case []Issuer:
+		fs.String(d.name, "", help+" (JSON)")
 	default:
 		panic(fmt.Sprintf("config: key %s has unsupported type %T", d.name, v))
 	}

@@ -58,6 +58,8 @@ func plain(v any) any {
 			return []string{}
 		}
 		return slices.Clone(x)
+	case []Issuer:
+		return issuersYAML(x)
 	}
 	return v
 }

@@ -101,7 +101,7 @@ func (f listenFlags) clientConfig(cfg config.Config, environ []string) (client.C
 		now := time.Now()
 		c := claims
 		c.Expiry = now.Add(time.Hour) // minted again for every connection: a 4001 gets a fresh one
-		return auth.Mint([]byte(secret), c, now)
+		return auth.MintWith([]byte(secret), c, now, auth.MintOptions{Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 	}
 	return ccfg, nil
 }

@@ -61,6 +61,8 @@ type node struct {
 	check    *streams.RedisCheck // nil on the embedded store
 	actors   *actors.System
 	gw       *gateway.Server
+	verifier *auth.Verifier
+	reg      *prometheus.Registry
 	trim     *idleTrimmer
 	ln       net.Listener
 	served   chan struct{} // closed when the HTTP server returned; serveErr is then set
@@ -81,8 +83,16 @@ func (n *node) inboxLost() {
 
 // startNode wires and starts a node. cfg.Auth.HMACSecret and cfg.Redis must be
 // final (the embedded store already started, when that is the mode).
-func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts nodeOptions) (*node, error) {
-	n := &node{cfg: cfg, log: log, rdb: opts.redis, served: make(chan struct{})}
+func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts nodeOptions) (_ *node, err error) {
+	n := &node{cfg: cfg, log: log, rdb: opts.redis, served: make(chan struct{}), reg: prometheus.NewRegistry()}
+	if n.verifier, err = newVerifier(cfg.Auth, log, auth.NewMetrics(n.reg)); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			n.verifier.Close()
+		}
+	}()
 	if n.rdb == nil {
 		rdb, err := streams.Connect(ctx, redisConfig(cfg))
 		if err != nil {
@@ -156,7 +166,7 @@ type wiring struct {
 // wireMetrics builds the registry, both metric sets and the idle memory trimmer,
 // which watches them for quiet.
 func (n *node) wireMetrics() wiring {
-	reg := prometheus.NewRegistry()
+	reg := n.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sm, am := streams.NewMetrics(reg), actors.NewMetrics(reg)
 	trims := prometheus.NewCounter(prometheus.CounterOpts{
@@ -237,7 +247,7 @@ func (n *node) wireGateway(opts nodeOptions, w wiring) {
 		MaxFrameBytes: cfg.Limits.MaxFrameBytes, MaxPayloadBytes: cfg.Limits.MaxPayloadBytes,
 		HandshakesPerIP: cfg.Limits.HandshakesPerIP,
 	}, gateway.Deps{
-		Verifier:  auth.NewVerifier([]byte(cfg.Auth.HMACSecret), 5*time.Second),
+		Verifier:  n.verifier,
 		Sessions:  n.actors,
 		Publisher: w.publisher,
 		Ready:     func(ctx context.Context) error { return n.ready(ctx, w.health) },
@@ -284,6 +294,7 @@ func (n *node) stop(ctx context.Context) error {
 	}
 	n.trim.Stop()
 	add("http", n.gw.Shutdown(ctx))
+	n.verifier.Close()
 	add("router", n.router.Stop(ctx))
 	add("sessions", n.actors.Drain(ctx, drainBatch, drainPause))
 	add("inbox", n.inbox.Stop(ctx))

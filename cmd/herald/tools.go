@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,10 +23,12 @@ func token(args, environ []string, stdout io.Writer) error {
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
 	device := fs.String("device", "", "device name (the device claim)")
 	topics := fs.StringSlice("topics", nil, "topics the session is subscribed to from the start")
+	keyFile := fs.String("key", "", "PEM private key file: sign with RS256, ES256 or EdDSA (by the key's type) instead of HS256")
+	kid := fs.String("kid", "", "key id (kid) to put in the token's header, with --key")
 	cfg, err := l.Load(args, environ)
 	if err != nil {
-		return helpOr(err, stdout, "herald token --user ID [--ttl 1h] [--device NAME] [--topics a,b]",
-			"Prints an HS256 token for user ID, signed with auth.hmac_secret, or in the\nembedded mode with the dev secret herald serve uses.", l)
+		return helpOr(err, stdout, "herald token --user ID [--ttl 1h] [--device NAME] [--topics a,b] [--key FILE.pem [--kid ID]]",
+			"Prints an HS256 token for user ID, signed with auth.hmac_secret, or in the\nembedded mode with the dev secret herald serve uses. With --key, signs with\nthat private key instead. The token carries auth.issuer and auth.audience\nwhen they are set.", l)
 	}
 	if *user == "" {
 		return errors.New("token: --user is required")
@@ -33,17 +36,35 @@ func token(args, environ []string, stdout io.Writer) error {
 	if *ttl <= 0 {
 		return errors.New("token: --ttl must be positive")
 	}
-	secret, err := tokenSecret(cfg, environ)
+	key, err := signingKey(cfg, environ, *keyFile)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
-	tok, err := auth.Mint([]byte(secret), auth.Claims{User: *user, Device: *device, Topics: *topics, Expiry: now.Add(*ttl)}, now)
+	tok, err := auth.MintWith(key, auth.Claims{User: *user, Device: *device, Topics: *topics, Expiry: now.Add(*ttl)}, now,
+		auth.MintOptions{Kid: *kid, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
+}
+
+// signingKey is the private key of keyFile when given, else the HS256 secret.
+func signingKey(cfg config.Config, environ []string, keyFile string) (any, error) {
+	if keyFile == "" {
+		secret, err := tokenSecret(cfg, environ)
+		return []byte(secret), err
+	}
+	data, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("token: --key: %w", err)
+	}
+	key, err := auth.ParsePrivateKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("token: --key %s: %w", keyFile, err)
+	}
+	return key, nil
 }
 
 // tokenSecret is auth.hmac_secret, or in the embedded mode the dev secret that

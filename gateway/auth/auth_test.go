@@ -278,17 +278,27 @@ func FuzzVerify(f *testing.F) {
 	f.Add("a.b.c")
 	f.Add("")
 	f.Add("eyJhbGciOiJIUzI1NiJ9.e30.")
-	v := NewVerifier(secret, 0)
+	ec := newEC(f, "k1")
+	f.Add(ec.token(f, jwt.MapClaims{"iss": "https://id.example"}))
+	f.Add(newEd(f, "k2").token(f, nil))
+	hs := NewVerifier(secret, 0)
+	// Several issuers: the routing by iss reads the token before it is verified.
+	multi := newTestVerifier(f, Config{Issuers: []IssuerConfig{
+		{Issuer: "https://id.example", PublicKeys: []string{"k1=" + writeFile(f, "k1.pem", ec.publicPEM(f))}},
+		{HMACSecret: secret},
+	}}, nil)
 	f.Fuzz(func(t *testing.T, token string) {
-		c, err := v.Verify(token)
-		if err != nil {
-			if n := len(sentinelsOf(err)); n != 1 {
-				t.Fatalf("error %q matches %d sentinels, want 1", err, n)
+		for _, v := range []*Verifier{hs, multi} {
+			c, err := v.Verify(token)
+			if err != nil {
+				if n := len(sentinelsOf(err)); n != 1 {
+					t.Fatalf("error %q matches %d sentinels, want 1", err, n)
+				}
+				continue
 			}
-			return
-		}
-		if c.validate() != nil || c.Expiry.Before(time.Now().Add(-time.Second)) {
-			t.Fatalf("accepted invalid claims %+v", c)
+			if c.validate() != nil || c.Expiry.Before(time.Now().Add(-time.Second)) {
+				t.Fatalf("accepted invalid claims %+v", c)
+			}
 		}
 	})
 }
