@@ -254,6 +254,7 @@ func (n *node) wireGateway(opts nodeOptions, w wiring) {
 		Warnings:  n.redisWarnings,
 		Routes: web.Routes(web.Config{
 			Demo: opts.demo, Secret: []byte(cfg.Auth.HMACSecret), Publish: w.publisher.Publish,
+			Mint:            auth.MintOptions{Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience},
 			MaxPayloadBytes: cfg.Limits.MaxPayloadBytes,
 		}),
 		Metrics: gateway.NewMetrics(w.reg),

@@ -37,7 +37,7 @@ func (d *dev) token(w http.ResponseWriter, r *http.Request) {
 	}
 	now := d.cfg.Now()
 	exp := now.Add(d.cfg.TokenTTL)
-	tok, err := auth.Mint(d.cfg.Secret, auth.Claims{User: req.User, Device: req.Device, Expiry: exp}, now)
+	tok, err := auth.MintWith(d.cfg.Secret, auth.Claims{User: req.User, Device: req.Device, Expiry: exp}, now, d.cfg.Mint)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return

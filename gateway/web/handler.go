@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/herald-push/herald/gateway/auth"
 	"github.com/herald-push/herald/streams"
 )
 
@@ -18,6 +19,9 @@ type Config struct {
 	// Secret is the HS256 secret /dev/token signs with (auth.hmac_secret).
 	// Required with Demo.
 	Secret []byte
+	// Mint are the iss and aud that /dev/token puts in its tokens, so that they
+	// pass a node configured with auth.issuer or auth.audience.
+	Mint auth.MintOptions
 	// Publish appends to the ingress stream, e.g. (*streams.Publisher).Publish.
 	// Required with Demo.
 	Publish func(ctx context.Context, p streams.Publication) (string, error)

@@ -237,3 +237,26 @@ func TestDevEndpointsRefuseOtherMachines(t *testing.T) {
 		}
 	}
 }
+
+// A node configured with auth.issuer and auth.audience accepts the demo's
+// tokens: /dev/token mints them with the same iss and aud.
+func TestDevTokenCarriesTheConfiguredIssuer(t *testing.T) {
+	mint := auth.MintOptions{Issuer: "https://id.example", Audience: []string{"herald"}}
+	h := web.Handler(web.Config{Demo: true, Secret: []byte(testSecret), Mint: mint,
+		Publish: func(context.Context, streams.Publication) (string, error) { return "", nil }})
+	w := do(t, h, "POST", "/dev/token", "application/json", `{"user":"alice"}`)
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	v, err := auth.New(auth.Config{Issuers: []auth.IssuerConfig{{Issuer: mint.Issuer, Audience: mint.Audience, HMACSecret: []byte(testSecret)}}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if _, err := v.Verify(out.Token); err != nil {
+		t.Errorf("a node with auth.issuer refuses the demo's token: %v", err)
+	}
+}
