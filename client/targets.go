@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/lxzan/gws"
+
 	"github.com/herald-push/herald/wire"
 )
 
@@ -65,20 +67,9 @@ func (c *Client) Targets(ctx context.Context) ([]wire.RegisteredTarget, error) {
 // connection (ErrConnectionLost), of the client (ErrClosed) or of ctx.
 func (c *Client) request(ctx context.Context, f outFrame, want string) (inFrame, error) {
 	ch := make(chan answer, 1)
-	c.mu.Lock()
-	ws := c.liveLocked()
-	closed := c.ctx.Err() != nil
-	if ws != nil && !closed {
-		c.reqSeq++
-		f.Ref = requestRefPrefix + strconv.FormatUint(c.reqSeq, 36)
-		c.pending[f.Ref] = ch
-	}
-	c.mu.Unlock()
-	switch {
-	case closed:
-		return inFrame{}, ErrClosed
-	case ws == nil:
-		return inFrame{}, ErrNotConnected
+	ws, err := c.track(&f, ch)
+	if err != nil {
+		return inFrame{}, err
 	}
 	defer c.forget(f.Ref)
 	if err := c.writeFrame(ws, f); err != nil {
@@ -95,6 +86,25 @@ func (c *Client) request(ctx context.Context, f outFrame, want string) (inFrame,
 	case <-c.ctx.Done():
 		return inFrame{}, ErrClosed
 	}
+}
+
+// track gives f a new ref and notes ch as where its answer goes, on the live
+// connection, which it returns. Both under c.mu, so that failPending, which runs
+// once the connection is no longer live, cannot miss it.
+func (c *Client) track(f *outFrame, ch chan answer) (*gws.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ws := c.liveLocked()
+	switch {
+	case c.ctx.Err() != nil:
+		return nil, ErrClosed
+	case ws == nil:
+		return nil, ErrNotConnected
+	}
+	c.reqSeq++
+	f.Ref = requestRefPrefix + strconv.FormatUint(c.reqSeq, 36)
+	c.pending[f.Ref] = ch
+	return ws, nil
 }
 
 func (c *Client) forget(ref string) {
