@@ -34,6 +34,13 @@ type Config struct {
 	// FramesPerSecond bounds every client frame of a session (errors, then 4003);
 	// 0 = 100.
 	FramesPerSecond int
+	// AllowHTTPPush accepts http:// Web Push endpoints in register frames
+	// (push.webpush.allow_http: tests on loopback); https:// only otherwise.
+	AllowHTTPPush bool
+	// TargetsPerSecond bounds a session's register, unregister and targets
+	// frames (errors, then 4003 as for every rate); 0 = 5. A client registers
+	// once per kind per connection: more is a loop hammering Redis.
+	TargetsPerSecond int
 	// DispatchWorkers run the actors' mailbox turns; 0 = GOMAXPROCS x 16.
 	DispatchWorkers int
 	// OnFrame, when set, sees every valid client frame before it is handled. Tests
@@ -57,6 +64,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.UpstreamPerSecond <= 0 {
 		c.UpstreamPerSecond = 50
+	}
+	if c.TargetsPerSecond <= 0 {
+		c.TargetsPerSecond = 5
 	}
 	if c.RefWindow <= 0 {
 		c.RefWindow = 2 * time.Minute

@@ -67,6 +67,15 @@ type Upstream interface {
 	Publish(ctx context.Context, topic, from string, data []byte) (string, error)
 }
 
+// PushTargets stores the push-notification targets of users' devices
+// (docs/PROTOCOL.md section 9): one per device and kind, replaced by the next
+// registration of the same kind.
+type PushTargets interface {
+	Put(ctx context.Context, user, device string, t wire.PushTarget) error
+	Remove(ctx context.Context, user, device, kind string) error
+	List(ctx context.Context, user string) ([]wire.RegisteredTarget, error)
+}
+
 // rejection is how Upstream marks an error as the client's (a bad payload), which
 // is not worth a retry; anything else is the node's (Redis) and is retryable.
 type rejection interface{ Rejected() bool }
@@ -79,6 +88,9 @@ type Deps struct {
 	Limit    SessionLimit
 	Acks     Acks
 	Upstream Upstream
-	Log      *slog.Logger
-	Metrics  *Metrics
+	// PushTargets serves register, unregister and targets frames; nil answers
+	// them with unavailable.
+	PushTargets PushTargets
+	Log         *slog.Logger
+	Metrics     *Metrics
 }

@@ -21,7 +21,8 @@
 //     start; subscriptions.go a stream's life from register to live; topics.go the
 //     subscribe and unsubscribe frames; write.go the write path (outbox, stash,
 //     coalesced writes); dedupe.go the dedupe by offset; upstream.go send and
-//     publish; ratelimit.go the per-second frame limits; frames.go the server
+//     publish; pushtargets.go register, unregister and targets (the PushTargets
+//     port); ratelimit.go the per-second frame limits; frames.go the server
 //     frames built here.
 //   - supervise.go: what happens when a session or a shard panics; dispatch.go and
 //     mailbox.go: how actor turns run; retry.go: the backoff of Redis reads;
@@ -38,7 +39,8 @@
 //     System.goAttach so that Shutdown can wait for them: a stream's attach (the
 //     session slot, where it starts) and its replay from history, ended by the
 //     stream's context (cancelled when it goes live, is dropped, or the session
-//     stops); and each send or publish, bounded by upstreamTimeout.
+//     stops); each send or publish, bounded by upstreamTimeout; and a session's
+//     push target requests, one at a time, bounded by the same timeout.
 //   - The gateway's read goroutine calls Handle.Inbound, which blocks while the
 //     session has Config.MaxInbound frames waiting; that goroutine is the
 //     gateway's.

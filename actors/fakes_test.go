@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -392,3 +394,80 @@ type fakePolicy struct {
 
 func (p fakePolicy) CanSubscribe(_, topic string, _ []string) bool { return p.subscribe[topic] }
 func (p fakePolicy) CanPublish(_, topic string) bool               { return p.publish[topic] }
+
+// fakePushTargets stores targets in memory, by user and "device|kind".
+type fakePushTargets struct {
+	mu    sync.Mutex
+	users map[string]map[string]wire.RegisteredTarget
+	calls int
+	err   error // returned (nothing changed) while set
+	held  gate
+}
+
+func newFakePushTargets() *fakePushTargets {
+	return &fakePushTargets{users: map[string]map[string]wire.RegisteredTarget{}}
+}
+
+func (p *fakePushTargets) Put(ctx context.Context, user, device string, t wire.PushTarget) error {
+	return p.do(ctx, func() {
+		if p.users[user] == nil {
+			p.users[user] = map[string]wire.RegisteredTarget{}
+		}
+		p.users[user][device+"|"+t.Kind] = wire.RegisteredTarget{Device: device, Kind: t.Kind, Registered: int64(p.calls), Target: &t}
+	})
+}
+
+func (p *fakePushTargets) Remove(ctx context.Context, user, device, kind string) error {
+	return p.do(ctx, func() { delete(p.users[user], device+"|"+kind) })
+}
+
+func (p *fakePushTargets) List(ctx context.Context, user string) ([]wire.RegisteredTarget, error) {
+	var out []wire.RegisteredTarget
+	err := p.do(ctx, func() {
+		for _, t := range p.users[user] {
+			out = append(out, t)
+		}
+	})
+	slices.SortFunc(out, func(a, b wire.RegisteredTarget) int { return strings.Compare(a.Device+a.Kind, b.Device+b.Kind) })
+	return out, err
+}
+
+// do counts the call, waits at the gate, then fails or runs f.
+func (p *fakePushTargets) do(ctx context.Context, f func()) error {
+	p.mu.Lock()
+	p.calls++
+	p.mu.Unlock()
+	if err := p.held.wait(ctx); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	f()
+	return nil
+}
+
+func (p *fakePushTargets) setErr(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.err = err
+}
+
+func (p *fakePushTargets) callCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls
+}
+
+// target returns user's device's target of kind, if stored.
+func (p *fakePushTargets) target(user, device, kind string) (wire.PushTarget, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.users[user][device+"|"+kind]
+	if !ok {
+		return wire.PushTarget{}, false
+	}
+	return *t.Target, true
+}

@@ -35,6 +35,7 @@ type harness struct {
 	lim  *fakeLimit
 	acks *fakeAcks
 	up   *fakeUpstream
+	pt   *fakePushTargets
 
 	mu      sync.Mutex
 	handles []*Handle
@@ -58,9 +59,9 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		cfg.PingInterval = time.Hour
 	}
 	h := &harness{t: t, m: NewMetrics(prometheus.NewRegistry()), hist: newFakeHistory(), cur: newFakeCursors(),
-		pres: &fakePresence{}, lim: &fakeLimit{}, acks: &fakeAcks{}, up: &fakeUpstream{}}
+		pres: &fakePresence{}, lim: &fakeLimit{}, acks: &fakeAcks{}, up: &fakeUpstream{}, pt: newFakePushTargets()}
 	h.sys = New(cfg, Deps{History: h.hist, Cursors: h.cur, Presence: h.pres, Limit: h.lim, Acks: h.acks,
-		Upstream: h.up, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: h.m})
+		Upstream: h.up, PushTargets: h.pt, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: h.m})
 	t.Cleanup(h.stop)
 	return h
 }
@@ -69,6 +70,7 @@ func (h *harness) stop() {
 	h.hist.topGate.open()
 	h.hist.replayGate.open()
 	h.up.held.open()
+	h.pt.held.open()
 	h.pres.confirm()
 	h.mu.Lock()
 	handles := h.handles
@@ -258,6 +260,8 @@ func summarize(line []byte) string {
 		return strings.Join(slices.DeleteFunc([]string{"error", f.Code, f.Ref, f.Topic}, func(s string) bool { return s == "" }), " ")
 	case "sent":
 		return "sent " + f.Ref + " " + f.ID
+	case "registered", "unregistered", "targets":
+		return f.Type + " " + f.Ref
 	}
 	return f.Type
 }

@@ -23,6 +23,8 @@ type Metrics struct {
 	SpawnedTurns prometheus.Counter
 	// ShardPanics counts directory shards restarted after a panic.
 	ShardPanics prometheus.Counter
+	// Registrations counts register frames by target kind and outcome.
+	Registrations *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -67,6 +69,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.ShardPanics = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "herald_directory_panics_total", Help: "Directory shards restarted after a panic; their sessions were closed with 1011 to resume from history."})
 	reg.MustRegister(m.ShardPanics)
+	m.Registrations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_push_registrations_total",
+		Help: "Register frames by target kind (webpush, fcm, apns) and outcome (registered, bad_target, no_device, rate_limited, unavailable); malformed ones count in herald_bad_frames_total."},
+		[]string{"kind", "outcome"})
+	reg.MustRegister(m.Registrations)
 	m.SubsRefused.WithLabelValues("forbidden")
 	m.SubsRefused.WithLabelValues("limit")
 	reg.MustRegister(m.SubsRefused, m.LatePushes, m.RateLimited, m.PolicyClosed, m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,

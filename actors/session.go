@@ -72,6 +72,10 @@ type session struct {
 	upInflight int
 	upRate     rateWindow
 	frameRate  rateWindow // every client frame, limits.frames_per_second
+	// register, unregister and targets frames: the one at the head is with
+	// Redis, the others wait for it
+	targetQueue []wire.ClientFrame
+	targetRate  rateWindow
 }
 
 func (s *session) Receive(c actor.Context) {
@@ -94,6 +98,8 @@ func (s *session) Receive(c actor.Context) {
 		s.goLive(m)
 	case *upDone:
 		s.upstreamDone(m)
+	case *targetDone:
+		s.targetAnswered(m)
 	case pingTick:
 		_ = s.sock.Ping() // a failed ping closed the connection: the session stops
 	case *closeReq:
@@ -156,6 +162,8 @@ func (s *session) handleInbound(c actor.Context, m *inbound) {
 		s.clientUnsubscribe(c, f)
 	case wire.TypeSend, wire.TypePublish:
 		s.upstream(f)
+	case wire.TypeRegister, wire.TypeUnregister, wire.TypeTargets:
+		s.pushTarget(f)
 	}
 }
 

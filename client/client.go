@@ -39,6 +39,9 @@ type Client struct {
 	lastErr    error // why the newest attempt or connection ended
 	finalErr   error // why the client stopped by itself
 
+	pending map[string]chan answer // requests (Register, ...) waiting for their answer, by ref
+	reqSeq  uint64                 // numbers the refs of requests
+
 	// seen is used by the run goroutine only.
 	seen *dedupe
 }
@@ -69,6 +72,7 @@ func newClient(ctx context.Context, cfg Config) (*Client, error) {
 		kick:      make(chan struct{}, 1),
 		topics:    map[string]string{},
 		ackTopics: map[string]string{},
+		pending:   map[string]chan answer{},
 		seen:      newDedupe(cfg.DedupeWindow),
 		// The first connection resumes from Since as later ones do from the
 		// newest offset seen.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/herald-push/herald/wire"
 )
 
 // serve runs the connection's read loop on the calling (run) goroutine, with the
@@ -34,6 +36,7 @@ func (c *Client) serve(ws *gws.Conn, raw net.Conn, ev *events) outcome {
 	c.mu.Lock()
 	c.raw, c.ws, c.connected = nil, nil, false
 	c.mu.Unlock()
+	c.failPending()
 	_ = raw.Close()
 	return outcome{err: ev.closeErr, welcomed: ev.welcomed, up: time.Since(start)}
 }
@@ -115,6 +118,9 @@ type inFrame struct {
 	Code     string          `json:"code"`
 	Reason   string          `json:"reason"`
 	Ref      string          `json:"ref"`
+	// Targets answers a targets request; the fast decoder leaves such frames to
+	// encoding/json.
+	Targets []wire.RegisteredTarget `json:"targets"`
 }
 
 // frame handles one frame. Lines that are not JSON and unknown frame types are
@@ -137,7 +143,12 @@ func (e *events) frame(line []byte) {
 		if c.cfg.OnRecovered != nil {
 			c.cfg.OnRecovered(f.To, f.Topic, f.Complete)
 		}
+	case "registered", "unregistered", "targets":
+		c.answered(f)
 	case "error":
+		if f.Ref != "" && c.answered(f) {
+			return
+		}
 		if c.cfg.OnError != nil {
 			c.cfg.OnError(ServerError{Code: f.Code, Reason: f.Reason, Topic: f.Topic, Ref: f.Ref})
 		}

@@ -6,16 +6,20 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/herald-push/herald/wire"
 )
 
 // outFrame is a client-to-server frame (docs/PROTOCOL.md section 5).
 type outFrame struct {
-	Type   string          `json:"type"`
-	Topic  string          `json:"topic,omitempty"`
-	Since  string          `json:"since,omitempty"`
-	Offset string          `json:"offset,omitempty"`
-	Ref    string          `json:"ref,omitempty"`
-	Data   json.RawMessage `json:"data,omitempty"`
+	Type   string           `json:"type"`
+	Topic  string           `json:"topic,omitempty"`
+	Since  string           `json:"since,omitempty"`
+	Offset string           `json:"offset,omitempty"`
+	Ref    string           `json:"ref,omitempty"`
+	Data   json.RawMessage  `json:"data,omitempty"`
+	Target *wire.PushTarget `json:"target,omitempty"` // register
+	Kind   string           `json:"kind,omitempty"`   // unregister
 }
 
 // send writes f on the current connection. It is not queued for the next one:

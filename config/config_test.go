@@ -56,6 +56,7 @@ func TestDefaults(t *testing.T) {
 		Memory:    Memory{IdleTrim: 10 * time.Second},
 		Cluster:   Cluster{NodeTTL: 15 * time.Second},
 		Presence:  Presence{Debounce: 5 * time.Second},
+		Push:      Push{TargetTTL: 60 * 24 * time.Hour},
 		Log:       Log{Level: "info", Format: "text"},
 		Directory: Directory{},
 	}

@@ -80,6 +80,8 @@ var keyTable = []keyDef{
 	{name: "presence.debounce", def: 5 * time.Second, help: "a user whose last session closed is announced offline only if not back within this", check: durMin(0)},
 	{name: "delivery.ack_timeout", def: time.Duration(0), help: "user pushes no device acked within this go to herald:undelivered (0: off)", check: durMin(0)},
 	{name: "directory.shards", def: 0, help: "session directory shards (0: GOMAXPROCS*4)", check: intMin(0)},
+	{name: "push.target_ttl", def: 60 * 24 * time.Hour, help: "how long a user's push targets are kept after the user's last registration (register frame or POST /v1/push/targets)", check: durMin(time.Minute)},
+	{name: "push.webpush.allow_http", def: false, help: "accept http:// Web Push endpoints (tests on loopback); https:// only otherwise"},
 	{name: "shutdown.timeout", def: 30 * time.Second, help: "drain deadline on SIGTERM", check: durMin(1)},
 	{name: "log.level", def: "info", help: "log level: debug (adds a line per session opened or closed and per refused handshake), info, warn or error", check: oneOf("debug", "info", "warn", "error")},
 	{name: "memory.idle_trim", def: 10 * time.Second, help: "return the heap's free memory to the OS at the end of every such interval without pushes or session changes (0: leave it to the Go runtime)", check: durMin(0)},

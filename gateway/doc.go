@@ -13,7 +13,8 @@
 //	events.go             gws callbacks: signs of life, client frames, OnClose
 //	socket.go             a session's writes: frames, pings, pongs, the closing handshake
 //	deadline.go           the write deadline under every write of a connection
-//	publish.go            POST /v1/publish
+//	publish.go            POST /v1/publish, and authorizeAPI, the key check of the server API
+//	pushtargets.go        /v1/push/targets; SessionTargets, the sessions' port to the target store
 //	health.go             /healthz and /readyz
 //	reply.go              the JSON answers
 //	logs.go               the log lines: sessions, refused handshakes, net/http's own

@@ -9,6 +9,8 @@ type Metrics struct {
 	OversizeFrames    prometheus.Counter
 	IdleClosed        prometheus.Counter
 	SlowHandshakes    prometheus.Counter
+	// APIRegistrations counts POST /v1/push/targets by target kind and outcome.
+	APIRegistrations *prometheus.CounterVec
 }
 
 // NewMetrics creates the counters and registers them on reg.
@@ -28,6 +30,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, s := range []string{"400", "401", "403", "429"} {
 		m.Refused.WithLabelValues(s)
 	}
+	m.APIRegistrations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_push_api_registrations_total",
+		Help: "Push targets registered through POST /v1/push/targets, by kind and outcome (registered, bad_target, unavailable)."},
+		[]string{"kind", "outcome"})
+	reg.MustRegister(m.APIRegistrations)
 	reg.MustRegister(m.HandshakesLimited, m.Refused, m.OversizeFrames, m.IdleClosed, m.SlowHandshakes)
 	return m
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/herald-push/herald/streams"
@@ -25,21 +26,7 @@ type publishBody struct {
 // servePublish is POST /v1/publish (docs/PROTOCOL.md section 1): 202 with the
 // ingress entry id, or a status and a JSON reason, and then nothing was accepted.
 func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.PublishAPIKey == "" {
-		writeError(w, http.StatusNotFound, "publishing over HTTP is off: set publish.api_key")
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, "use POST")
-		return
-	}
-	if s.cfg.PublishLoopbackOnly && !fromLoopback(r) {
-		writeError(w, http.StatusForbidden, "the embedded mode's API key answers only clients on this machine; set publish.api_key to publish from elsewhere")
-		return
-	}
-	if subtle.ConstantTimeCompare([]byte(bearerKey(r)), []byte(s.cfg.PublishAPIKey)) != 1 {
-		writeError(w, http.StatusUnauthorized, "missing or wrong API key: send Authorization: Bearer <publish.api_key>")
+	if !s.authorizeAPI(w, r, http.MethodPost) {
 		return
 	}
 	body, status, err := decodePublish(w, r, s.cfg.MaxPayloadBytes)
@@ -51,6 +38,31 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		To: body.To, Topic: body.Topic, Data: body.Data, ID: body.ID, From: body.From, TTL: body.TTL,
 	})
 	writePublished(w, id, err)
+}
+
+// authorizeAPI checks what every call of the server API needs, in order: the
+// API on (publish.api_key set: 404), one of methods (405 with Allow), a loopback
+// client for the embedded mode's dev key (403), and the key (401). It answers
+// the refusal itself and reports whether the call may go on.
+func (s *Server) authorizeAPI(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if s.cfg.PublishAPIKey == "" {
+		writeError(w, http.StatusNotFound, "the server API and publishing over HTTP are off: set publish.api_key")
+		return false
+	}
+	if !slices.Contains(methods, r.Method) {
+		w.Header().Set("Allow", strings.Join(methods, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "use "+strings.Join(methods, " or "))
+		return false
+	}
+	if s.cfg.PublishLoopbackOnly && !fromLoopback(r) {
+		writeError(w, http.StatusForbidden, "the embedded mode's API key answers only clients on this machine; set publish.api_key to call from elsewhere")
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(bearerKey(r)), []byte(s.cfg.PublishAPIKey)) != 1 {
+		writeError(w, http.StatusUnauthorized, "missing or wrong API key: send Authorization: Bearer <publish.api_key>")
+		return false
+	}
+	return true
 }
 
 // writePublished answers with the outcome of the append.

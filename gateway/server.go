@@ -34,6 +34,8 @@ type Config struct {
 	MaxFrameBytes       int
 	MaxPayloadBytes     int
 	HandshakesPerIP     int // per second; 0 = no limit
+	// AllowHTTPPush accepts http:// Web Push endpoints (push.webpush.allow_http).
+	AllowHTTPPush bool
 }
 
 // Sessions opens session actors.
@@ -51,10 +53,12 @@ type Deps struct {
 	Verifier  *auth.Verifier
 	Sessions  Sessions
 	Publisher Publisher
-	Ready     func(ctx context.Context) error
-	Metrics   *Metrics
-	Scrape    http.Handler // /metrics
-	Log       *slog.Logger
+	// PushTargets serves /v1/push/targets; nil answers 404.
+	PushTargets TargetStore
+	Ready       func(ctx context.Context) error
+	Metrics     *Metrics
+	Scrape      http.Handler // /metrics
+	Log         *slog.Logger
 	// Extra routes, e.g. the demo page of the embedded mode.
 	Routes map[string]http.Handler
 	// Warnings, when set, are conditions /readyz lists without turning red (an
@@ -112,6 +116,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.serveWS)
 	mux.HandleFunc("/v1/publish", s.servePublish)
+	mux.HandleFunc("/v1/push/targets", s.servePushTargets)
 	mux.HandleFunc("/healthz", serveHealth)
 	mux.HandleFunc("/readyz", s.serveReady)
 	if s.deps.Scrape != nil {

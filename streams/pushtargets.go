@@ -47,6 +47,12 @@ func NewPushTargets(rdb redis.UniversalClient, keys Keys, ttl time.Duration) *Pu
 // hold '|' (wire.ValidName), so the field splits back unambiguously.
 func targetField(device, kind string) string { return device + "|" + kind }
 
+// putTargetScript stores a target and restarts the expiry of the user's hash in
+// one step, with commands the node's ACL grants already (a MULTI/EXEC would need
+// two more, and a pipeline could leave a hash without expiry).
+var putTargetScript = redis.NewScript(`redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('pexpire', KEYS[1], ARGV[3])`)
+
 // Put registers t for user's device, replacing that device's target of the
 // same kind, and restarts the expiry of the user's targets.
 func (p *PushTargets) Put(ctx context.Context, user, device string, t wire.PushTarget) error {
@@ -55,10 +61,8 @@ func (p *PushTargets) Put(ctx context.Context, user, device string, t wire.PushT
 		return fmt.Errorf("streams: encode push target: %w", err)
 	}
 	key := p.keys.PushTargets(user)
-	pipe := p.rdb.TxPipeline()
-	pipe.HSet(ctx, key, targetField(device, t.Kind), v)
-	pipe.PExpire(ctx, key, p.ttl)
-	if _, err := pipe.Exec(ctx); err != nil {
+	err = putTargetScript.Run(ctx, p.rdb, []string{key}, targetField(device, t.Kind), v, p.ttl.Milliseconds()).Err()
+	if err != nil {
 		return fmt.Errorf("streams: store push target of %s: %w", user, err)
 	}
 	return nil

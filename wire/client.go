@@ -12,6 +12,10 @@ const (
 	TypeAck         = "ack"
 	TypeSend        = "send"
 	TypePublish     = "publish"
+	// Push targets, docs/PROTOCOL.md section 9.
+	TypeRegister   = "register"
+	TypeUnregister = "unregister"
+	TypeTargets    = "targets"
 )
 
 // MaxRefLen bounds the client's request reference.
@@ -25,6 +29,8 @@ type ClientFrame struct {
 	Offset string          `json:"offset,omitempty"`
 	Ref    string          `json:"ref,omitempty"`
 	Data   json.RawMessage `json:"data,omitempty"`
+	Target *PushTarget     `json:"target,omitempty"` // register
+	Kind   string          `json:"kind,omitempty"`   // unregister
 }
 
 // DecodeClientFrame parses and validates b. A returned *ErrorFrame is ready to send
@@ -65,6 +71,8 @@ func (f *ClientFrame) validate() *ErrorFrame {
 		}
 	case TypeSend, TypePublish:
 		return f.validateUpstream()
+	case TypeRegister, TypeUnregister, TypeTargets:
+		return f.validatePushTarget()
 	case "":
 		return Errorf(CodeBadFrame, "missing type")
 	default:
@@ -93,6 +101,29 @@ func (f *ClientFrame) validateUpstream() *ErrorFrame {
 	if f.Type == TypePublish {
 		if err := ValidName(f.Topic); err != nil {
 			return Errorf(CodeBadFrame, "publish needs a topic: %v", err)
+		}
+	}
+	return nil
+}
+
+// validatePushTarget checks the frames about the session's push targets. A
+// register frame's target is checked whole but for the endpoint's scheme, which
+// is the node's setting (push.webpush.allow_http): the session checks it again.
+func (f *ClientFrame) validatePushTarget() *ErrorFrame {
+	if f.Ref == "" || len(f.Ref) > MaxRefLen {
+		return Errorf(CodeBadFrame, "%s needs a ref of 1 to %d bytes", f.Type, MaxRefLen)
+	}
+	switch f.Type {
+	case TypeRegister:
+		if f.Target == nil {
+			return Errorf(CodeBadFrame, "register needs a target")
+		}
+		if err := f.Target.Validate(true); err != nil {
+			return Errorf(CodeBadFrame, "bad target: %s", trimReason(err.Error()))
+		}
+	case TypeUnregister:
+		if !ValidKind(f.Kind) {
+			return Errorf(CodeBadFrame, "unregister needs a kind: webpush, fcm or apns")
 		}
 	}
 	return nil

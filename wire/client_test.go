@@ -9,6 +9,9 @@ import (
 	"github.com/herald-push/herald/wire"
 )
 
+// testP256dh is a valid P-256 public key, uncompressed, base64url.
+const testP256dh = "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM"
+
 func TestDecodeClientFrameValid(t *testing.T) {
 	t.Parallel()
 	ref128 := strings.Repeat("r", 128)
@@ -33,6 +36,15 @@ func TestDecodeClientFrameValid(t *testing.T) {
 		{"surrounding whitespace", " \t\r\n{\"type\":\"ack\",\"offset\":\"1-1\"}\n ", wire.ClientFrame{Type: "ack", Offset: "1-1"}},
 		{"unknown fields ignored", `{"type":"ack","offset":"1-1","extra":{"x":[1,2]}}`, wire.ClientFrame{Type: "ack", Offset: "1-1"}},
 		{"field order free", `{"offset":"2-2","type":"ack"}`, wire.ClientFrame{Type: "ack", Offset: "2-2"}},
+		{"register webpush", `{"type":"register","ref":"r1","target":{"kind":"webpush","endpoint":"https://push.example/x","keys":{"p256dh":"` + testP256dh + `","auth":"AAAAAAAAAAAAAAAAAAAAAA"}}}`,
+			wire.ClientFrame{Type: "register", Ref: "r1", Target: &wire.PushTarget{Kind: "webpush", Endpoint: "https://push.example/x", Keys: &wire.WebPushKeys{P256dh: testP256dh, Auth: "AAAAAAAAAAAAAAAAAAAAAA"}}}},
+		{"register webpush http (the session checks the scheme)", `{"type":"register","ref":"r1","target":{"kind":"webpush","endpoint":"http://127.0.0.1:9/x","keys":{"p256dh":"` + testP256dh + `","auth":"AAAAAAAAAAAAAAAAAAAAAA"}}}`,
+			wire.ClientFrame{Type: "register", Ref: "r1", Target: &wire.PushTarget{Kind: "webpush", Endpoint: "http://127.0.0.1:9/x", Keys: &wire.WebPushKeys{P256dh: testP256dh, Auth: "AAAAAAAAAAAAAAAAAAAAAA"}}}},
+		{"register fcm", `{"type":"register","ref":"r2","target":{"kind":"fcm","token":"abc:123"}}`, wire.ClientFrame{Type: "register", Ref: "r2", Target: &wire.PushTarget{Kind: "fcm", Token: "abc:123"}}},
+		{"register apns", `{"type":"register","ref":"r3","target":{"kind":"apns","token":"0aff"}}`, wire.ClientFrame{Type: "register", Ref: "r3", Target: &wire.PushTarget{Kind: "apns", Token: "0aff"}}},
+		{"register target's unknown fields ignored", `{"type":"register","ref":"r3","target":{"kind":"fcm","token":"t","expirationTime":null}}`, wire.ClientFrame{Type: "register", Ref: "r3", Target: &wire.PushTarget{Kind: "fcm", Token: "t"}}},
+		{"unregister", `{"type":"unregister","ref":"r4","kind":"webpush"}`, wire.ClientFrame{Type: "unregister", Ref: "r4", Kind: "webpush"}},
+		{"targets", `{"type":"targets","ref":"r5"}`, wire.ClientFrame{Type: "targets", Ref: "r5"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +106,21 @@ func TestDecodeClientFrameInvalid(t *testing.T) {
 		{"publish without ref", `{"type":"publish","topic":"room1","data":{}}`, "", "room1", "publish needs a ref"},
 		{"publish without data", `{"type":"publish","topic":"room1","ref":"r8"}`, "r8", "room1", "publish needs data"},
 		{"publish ref too long", `{"type":"publish","topic":"room1","ref":"` + long + `","data":1}`, "", "room1", "publish needs a ref"},
+		{"register without ref", `{"type":"register","target":{"kind":"fcm","token":"t"}}`, "", "", "register needs a ref"},
+		{"register without target", `{"type":"register","ref":"r1"}`, "r1", "", "register needs a target"},
+		{"register null target", `{"type":"register","ref":"r1","target":null}`, "r1", "", "register needs a target"},
+		{"register target not an object", `{"type":"register","ref":"r1","target":"fcm:t"}`, "", "", "not a JSON frame"},
+		{"register unknown kind", `{"type":"register","ref":"r1","target":{"kind":"sms","token":"t"}}`, "r1", "", `bad target: unknown target kind "sms"`},
+		{"register fcm without token", `{"type":"register","ref":"r1","target":{"kind":"fcm"}}`, "r1", "", "bad target: an fcm target needs a token"},
+		{"register apns not hex", `{"type":"register","ref":"r1","target":{"kind":"apns","token":"zz"}}`, "r1", "", "hex"},
+		{"register webpush no keys", `{"type":"register","ref":"r1","target":{"kind":"webpush","endpoint":"https://push.example/x"}}`, "r1", "", "keys"},
+		{"register webpush bad endpoint", `{"type":"register","ref":"r1","target":{"kind":"webpush","endpoint":"ftp://x/y","keys":{"p256dh":"` + testP256dh + `","auth":"AAAAAAAAAAAAAAAAAAAAAA"}}}`, "r1", "", "https endpoint"},
+		{"register webpush short auth", `{"type":"register","ref":"r1","target":{"kind":"webpush","endpoint":"https://push.example/x","keys":{"p256dh":"` + testP256dh + `","auth":"AAAA"}}}`, "r1", "", "keys.auth"},
+		{"unregister without kind", `{"type":"unregister","ref":"r2"}`, "r2", "", "unregister needs a kind"},
+		{"unregister unknown kind", `{"type":"unregister","ref":"r2","kind":"sms"}`, "r2", "", "unregister needs a kind"},
+		{"unregister without ref", `{"type":"unregister","kind":"fcm"}`, "", "", "unregister needs a ref"},
+		{"targets without ref", `{"type":"targets"}`, "", "", "targets needs a ref"},
+		{"targets ref too long", `{"type":"targets","ref":"` + long + `"}`, "", "", "targets needs a ref"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,6 +220,16 @@ func checkDecoded(t *testing.T, in []byte, f wire.ClientFrame, e *wire.ErrorFram
 		if f.Type == wire.TypePublish && wire.ValidName(f.Topic) != nil {
 			t.Fatalf("publish with topic %q accepted", f.Topic)
 		}
+	case wire.TypeRegister, wire.TypeUnregister, wire.TypeTargets:
+		if f.Ref == "" || len(f.Ref) > wire.MaxRefLen {
+			t.Fatalf("%s with ref of %d bytes accepted", f.Type, len(f.Ref))
+		}
+		if f.Type == wire.TypeRegister && (f.Target == nil || f.Target.Validate(true) != nil) {
+			t.Fatalf("register with target %+v accepted", f.Target)
+		}
+		if f.Type == wire.TypeUnregister && !wire.ValidKind(f.Kind) {
+			t.Fatalf("unregister with kind %q accepted", f.Kind)
+		}
 	default:
 		t.Fatalf("DecodeClientFrame(%q) accepted unknown type %q", in, f.Type)
 	}
@@ -212,6 +249,11 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		`[]`,
 		``,
 		"{\"type\":\"\xff\"}",
+		`{"type":"register","ref":"r1","target":{"kind":"webpush","endpoint":"https://push.example/x","keys":{"p256dh":"` + testP256dh + `","auth":"AAAAAAAAAAAAAAAAAAAAAA"}}}`,
+		`{"type":"register","ref":"r2","target":{"kind":"apns","token":"0aff"}}`,
+		`{"type":"register","ref":"r3","target":{"kind":"fcm"}}`,
+		`{"type":"unregister","ref":"r4","kind":"fcm"}`,
+		`{"type":"targets","ref":"r5"}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -14,6 +14,21 @@ const (
 	KindAPNs    = "apns"
 )
 
+// ValidKind reports whether kind is one of the push target kinds.
+func ValidKind(kind string) bool {
+	return kind == KindWebPush || kind == KindFCM || kind == KindAPNs
+}
+
+// RegisteredTarget is one of a user's push targets as the targets frame lists
+// it: the device and kind, when it was registered, and (server API only) the
+// target itself; a device is not shown other devices' keys and tokens.
+type RegisteredTarget struct {
+	Device     string      `json:"device"`
+	Kind       string      `json:"kind"`
+	Registered int64       `json:"registered"` // unix ms
+	Target     *PushTarget `json:"target,omitempty"`
+}
+
 // Bounds on a push target's fields: generous for every platform's real
 // values, small enough that a client cannot store kilobytes per device.
 const (

@@ -161,6 +161,7 @@ type wiring struct {
 	hpol      *streams.HistoryPolicy
 	publisher *streams.Publisher
 	upstream  *streams.Upstream
+	targets   *streams.PushTargets
 }
 
 // wireMetrics builds the registry, both metric sets and the idle memory trimmer,
@@ -192,6 +193,7 @@ func (n *node) wireStores(w *wiring) {
 	w.publisher = streams.NewPublisher(n.rdb, keys, cfg.Limits.MaxPayloadBytes, sm)
 	w.publisher.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
 	w.upstream = streams.NewUpstream(n.rdb, keys, w.publisher, cfg.Limits.MaxPayloadBytes, sm)
+	w.targets = streams.NewPushTargets(n.rdb, keys, cfg.Push.TargetTTL)
 }
 
 // wireActors builds the session actors' system.
@@ -203,8 +205,9 @@ func (n *node) wireActors(opts nodeOptions, w wiring) {
 		PingInterval: cfg.Gateway.PingTimeout / 3,
 		Policy:       auth.NewTopicPolicy(cfg.Topics.Subscribe, cfg.Topics.Publish), MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 		UpstreamPerSecond: cfg.Limits.UpstreamPerSecond, RefWindow: cfg.Upstream.RefWindow,
-		FramesPerSecond: cfg.Limits.FramesPerSecond,
-	}, actors.Deps{History: w.history, Cursors: n.cursors, Presence: n.presence, Limit: n.limit, Acks: n.undeliv, Upstream: w.upstream, Log: n.log, Metrics: w.am})
+		FramesPerSecond: cfg.Limits.FramesPerSecond, AllowHTTPPush: cfg.Push.WebPush.AllowHTTP,
+	}, actors.Deps{History: w.history, Cursors: n.cursors, Presence: n.presence, Limit: n.limit, Acks: n.undeliv, Upstream: w.upstream,
+		PushTargets: gateway.SessionTargets{Store: w.targets}, Log: n.log, Metrics: w.am})
 }
 
 // wireDelivery builds what moves pushes between nodes: membership, this node's
@@ -245,7 +248,7 @@ func (n *node) wireGateway(opts nodeOptions, w wiring) {
 		WriteTimeout: cfg.Gateway.WriteTimeout, HandshakeTimeout: cfg.Gateway.HandshakeTimeout,
 		PingTimeout: cfg.Gateway.PingTimeout, ReadBufferSize: cfg.Gateway.ReadBufferSize,
 		MaxFrameBytes: cfg.Limits.MaxFrameBytes, MaxPayloadBytes: cfg.Limits.MaxPayloadBytes,
-		HandshakesPerIP: cfg.Limits.HandshakesPerIP,
+		HandshakesPerIP: cfg.Limits.HandshakesPerIP, AllowHTTPPush: cfg.Push.WebPush.AllowHTTP,
 	}, gateway.Deps{
 		Verifier:  n.verifier,
 		Sessions:  n.actors,
@@ -260,6 +263,8 @@ func (n *node) wireGateway(opts nodeOptions, w wiring) {
 		Metrics: gateway.NewMetrics(w.reg),
 		Scrape:  promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{}),
 		Log:     n.log,
+
+		PushTargets: w.targets,
 	})
 }
 

@@ -187,6 +187,9 @@ func TestNodeUnderTheDocumentedACL(t *testing.T) {
 	send(t, alice, map[string]any{"type": "subscribe", "topic": "room.1"})
 	send(t, alice, map[string]any{"type": "publish", "topic": "room.1", "ref": "p1", "data": map[string]int{"x": 1}})
 	send(t, alice, map[string]any{"type": "send", "ref": "s1", "data": map[string]int{"y": 1}})
+	send(t, alice, map[string]any{"type": "register", "ref": "g1", "target": map[string]string{"kind": "fcm", "token": "t"}})
+	send(t, alice, map[string]any{"type": "targets", "ref": "g2"})
+	send(t, alice, map[string]any{"type": "unregister", "ref": "g3", "kind": "fcm"})
 	testkit.Eventually(t, 10*time.Second, func() error { // the unacked third push goes to herald:undelivered
 		if n := admin.XLen(ctx, "herald:undelivered").Val(); n == 0 {
 			return fmt.Errorf("no undelivered event")

@@ -15,7 +15,7 @@ import (
 // files are the browser files, embedded at build time: nothing is built or read
 // from disk at run time.
 //
-//go:embed static/herald.js static/herald.d.ts static/package.json demo
+//go:embed static/herald.js static/herald-sw.js static/herald.d.ts static/package.json demo
 var files embed.FS
 
 // asset is one embedded file, served with an ETag so that browsers revalidate it

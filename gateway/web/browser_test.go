@@ -74,6 +74,9 @@ func TestBrowser(t *testing.T) {
 	t.Run("topic_recovery", env.testTopicRecovery)
 	t.Run("reconnect_after_node_restart", env.testReconnectAfterRestart)
 	t.Run("reconnect_after_drain_1001", env.testReconnectAfterDrain)
+	t.Run("push_targets", env.testPushTargets)
+	t.Run("register_web_push", env.testRegisterWebPush)
+	t.Run("service_worker", env.testServiceWorker)
 	t.Run("demo_page", env.testDemoPage)
 	t.Run("demo_auto", env.testDemoAuto)
 }

@@ -35,11 +35,11 @@ type Config struct {
 }
 
 // Routes are the path patterns Handler serves, for gateway.Deps.Routes: /herald.js
-// always; with Demo also "/{$}" (the page, exactly /), "/demo/" (its assets) and
+// and /herald-sw.js always; with Demo also "/{$}" (the page, exactly /), "/demo/" (its assets) and
 // "/dev/" (the dev endpoints).
 func Routes(cfg Config) map[string]http.Handler {
 	h := Handler(cfg)
-	m := map[string]http.Handler{"/herald.js": h}
+	m := map[string]http.Handler{"/herald.js": h, "/herald-sw.js": h}
 	if cfg.Demo {
 		m["/{$}"] = h
 		m["/demo/"] = h
@@ -48,7 +48,8 @@ func Routes(cfg Config) map[string]http.Handler {
 	return m
 }
 
-// Handler serves GET /herald.js and, with cfg.Demo, GET / (the demo page), GET
+// Handler serves GET /herald.js, GET /herald-sw.js (the sample service worker
+// that shows Web Push notifications) and, with cfg.Demo, GET / (the demo page), GET
 // /demo/* (its assets), POST /dev/token and POST /dev/publish. Other paths get 404.
 // It panics when cfg.Demo is set without Secret or Publish.
 func Handler(cfg Config) http.Handler {
@@ -68,6 +69,8 @@ func Handler(cfg Config) http.Handler {
 	client := mustAsset("static/herald.js")
 	client.cors = true // cross-origin pages import it as a module, which is a CORS fetch
 	mux.Handle("GET /herald.js", client)
+	// Same origin as the page only, as browsers require of a service worker: no CORS.
+	mux.Handle("GET /herald-sw.js", mustAsset("static/herald-sw.js"))
 	if cfg.Demo {
 		d := &dev{cfg: cfg}
 		mux.Handle("GET /{$}", mustAsset("demo/index.html"))

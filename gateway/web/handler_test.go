@@ -55,6 +55,18 @@ func TestClientScriptIsAlwaysServed(t *testing.T) {
 	}
 }
 
+// The sample service worker is served beside the client, as JavaScript.
+func TestServiceWorkerIsServed(t *testing.T) {
+	want, err := os.ReadFile("static/herald-sw.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := do(t, web.Handler(web.Config{}), "GET", "/herald-sw.js", "", "")
+	if w.Code != 200 || w.Body.String() != string(want) || w.Header().Get("Content-Type") != "text/javascript; charset=utf-8" {
+		t.Fatalf("GET /herald-sw.js: %d %q, %d bytes", w.Code, w.Header().Get("Content-Type"), w.Body.Len())
+	}
+}
+
 func TestDemoRoutesOnlyInDemoMode(t *testing.T) {
 	off := web.Handler(web.Config{})
 	for _, p := range []string{"/", "/demo/demo.js", "/dev/token", "/dev/publish"} {
@@ -66,8 +78,8 @@ func TestDemoRoutesOnlyInDemoMode(t *testing.T) {
 			t.Errorf("demo off: %s %s = %d, want 404", method, p, w.Code)
 		}
 	}
-	if got := len(web.Routes(web.Config{})); got != 1 {
-		t.Errorf("Routes without Demo: %d patterns, want 1 (/herald.js)", got)
+	if got := len(web.Routes(web.Config{})); got != 2 {
+		t.Errorf("Routes without Demo: %d patterns, want 2 (/herald.js, /herald-sw.js)", got)
 	}
 
 	on := web.Handler(web.Config{Demo: true, Secret: []byte(testSecret), Publish: func(context.Context, streams.Publication) (string, error) { return "1-0", nil }})

@@ -92,6 +92,20 @@ export interface Options {
   WebSocket?: unknown;
 }
 
+/** A push target (docs/PROTOCOL.md section 9). */
+export type PushTarget =
+  | { kind: "webpush"; endpoint: string; keys: { p256dh: string; auth: string } }
+  | { kind: "fcm"; token: string }
+  | { kind: "apns"; token: string };
+
+/** One of the user's registered targets, as targets() lists it. */
+export interface RegisteredTarget {
+  device: string;
+  kind: "webpush" | "fcm" | "apns";
+  /** Registration time, unix ms. */
+  registered: number;
+}
+
 export class HeraldError extends Error {
   code: string;
   reason: string;
@@ -120,6 +134,12 @@ export class Herald extends EventTarget {
   ack(offset: string, topic?: string): void;
   send(data: unknown, options?: { ref?: string }): Promise<string>;
   publish(topic: string, data: unknown, options?: { ref?: string }): Promise<string>;
+  /** Registers this device's push target: a PushSubscription, its JSON, or a target object. */
+  register(target: PushTarget | PushSubscription | { endpoint: string; keys: { p256dh: string; auth: string } }): Promise<void>;
+  unregister(kind: "webpush" | "fcm" | "apns"): Promise<void>;
+  targets(): Promise<RegisteredTarget[]>;
+  /** Subscribes to Web Push through registration with the VAPID public key (base64url), then registers it. */
+  registerWebPush(registration: ServiceWorkerRegistration, vapidPublicKey: string | BufferSource): Promise<PushSubscription>;
 }
 
 export default Herald;

@@ -24,6 +24,7 @@ const CLOSE_POLICY = 4003; // fix the client: no retry
 const CLOSE_TOO_MANY_SESSIONS = 4009; // close another session: no retry
 
 const NAME = /^[A-Za-z0-9_.:@-]{1,128}$/;
+const KINDS = ["webpush", "fcm", "apns"]; // push target kinds (docs/PROTOCOL.md section 9)
 const OFFSET = /^(\d+)-(\d+)$/;
 
 const DEFAULTS = {
@@ -109,7 +110,7 @@ export class Herald extends EventTarget {
   #ackTopics = new Map();
   #ackTimer = null;
   #lastAck = 0;
-  #requests = new Map(); // ref -> {resolve, reject}: send and publish
+  #requests = new Map(); // ref -> {resolve, reject}: send, publish and the push target requests
   #subWaiters = new Map(); // topic -> [{resolve, reject}]
   #ready = null; // {promise, resolve, reject} of connect()
   #refSeq = 0;
@@ -262,6 +263,65 @@ export class Herald extends EventTarget {
   publish(topic, data, { ref } = {}) {
     checkName("topic", topic);
     return this.#request({ type: "publish", topic, ref, data });
+  }
+
+  // ---- push targets (docs/PROTOCOL.md section 9) ----
+
+  /**
+   * Registers this device's push target, where Herald notifies it when a push to
+   * the user was not acknowledged in time: a browser PushSubscription (or its
+   * toJSON(): {endpoint, keys}), or a target object {kind: "webpush", endpoint, keys},
+   * {kind: "fcm", token} or {kind: "apns", token}. It replaces the device's target of
+   * the same kind. The session needs a device (the token's device claim, or the
+   * device option). Resolves once the node stored it; rejects with a HeraldError
+   * (code "bad_frame" with the reason for a bad target, "forbidden" without a device,
+   * "unavailable" when Redis failed: retry).
+   */
+  register(target) {
+    let t;
+    try {
+      t = pushTarget(target);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#ask({ type: "register", target: t }).then(() => undefined);
+  }
+
+  /** Removes this device's push target of kind ("webpush", "fcm" or "apns"). */
+  unregister(kind) {
+    if (!KINDS.includes(kind)) {
+      return Promise.reject(new TypeError(`herald: unknown push target kind ${JSON.stringify(kind)} (webpush, fcm or apns)`));
+    }
+    return this.#ask({ type: "unregister", kind }).then(() => undefined);
+  }
+
+  /**
+   * Lists the push targets of the user's devices: [{device, kind, registered}]
+   * (registered: unix ms). The targets themselves stay on the server.
+   */
+  async targets() {
+    const f = await this.#ask({ type: "targets" });
+    return Array.isArray(f.targets) ? f.targets : [];
+  }
+
+  /**
+   * Subscribes this browser to Web Push through the page's service worker
+   * registration (navigator.serviceWorker.register("/herald-sw.js") for Herald's
+   * sample worker) with the node's VAPID public key (push.webpush.vapid_public_key,
+   * base64url), and registers the subscription. An existing subscription of the
+   * registration is reused. Resolves with the PushSubscription. Needs the
+   * notification permission (the browser asks the user).
+   */
+  async registerWebPush(registration, vapidPublicKey) {
+    let sub = await registration.pushManager.getSubscription();
+    if (!sub) {
+      sub = await registration.pushManager.subscribe({
+        userVisibleOnly: true,
+        applicationServerKey: base64urlBytes(vapidPublicKey),
+      });
+    }
+    await this.register(sub);
+    return sub;
   }
 
   // ---- connection ----
@@ -484,6 +544,14 @@ export class Herald extends EventTarget {
         this.#emit("sent", { ref: f.ref, id: f.id });
         break;
       }
+      case "registered":
+      case "unregistered":
+      case "targets": {
+        const r = this.#requests.get(f.ref);
+        this.#requests.delete(f.ref);
+        r?.resolve(f);
+        break;
+      }
       case "error": {
         const detail = pick(f, ["code", "reason", "topic", "ref"]);
         const err = new HeraldError(f.code, f.reason, pick(f, ["topic", "ref"]));
@@ -590,6 +658,12 @@ export class Herald extends EventTarget {
     if (frame.data === undefined || frame.data === null) {
       return Promise.reject(new TypeError("herald: data is required"));
     }
+    return this.#ask(frame);
+  }
+
+  // ask sends frame with a ref (frame.ref or a new one) and resolves with the
+  // node's answer to it: the entry id of a sent frame, the frame of the others.
+  #ask(frame) {
     const ref = frame.ref || `r${++this.#refSeq}-${Math.random().toString(36).slice(2, 8)}`;
     if (this.#state !== "connected") {
       return Promise.reject(new HeraldError("not_connected", "the client is not connected", { ref }));
@@ -625,6 +699,29 @@ export class Herald extends EventTarget {
   #emit(name, detail) {
     this.dispatchEvent(new HeraldEvent(name, detail));
   }
+}
+
+// pushTarget turns what register() takes into the register frame's target.
+function pushTarget(t) {
+  if (t && typeof t.toJSON === "function" && typeof t.endpoint === "string") t = t.toJSON(); // a PushSubscription
+  if (!t || typeof t !== "object") throw new TypeError("herald: register needs a target object or a PushSubscription");
+  if (t.kind === undefined && typeof t.endpoint === "string") {
+    // A subscription's JSON: only what the node stores (not expirationTime).
+    return { kind: "webpush", endpoint: t.endpoint, keys: t.keys && { p256dh: t.keys.p256dh, auth: t.keys.auth } };
+  }
+  if (!KINDS.includes(t.kind)) {
+    throw new TypeError(`herald: unknown push target kind ${JSON.stringify(t.kind)} (webpush, fcm or apns)`);
+  }
+  return t;
+}
+
+// base64urlBytes decodes a VAPID key given as base64url text (what Herald's
+// configuration holds); bytes are passed through.
+function base64urlBytes(key) {
+  if (typeof key !== "string") return key;
+  const b64 = key.replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, "");
+  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
 
 function checkName(what, s) {

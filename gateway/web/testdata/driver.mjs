@@ -7,6 +7,10 @@
 //   {"id":4,"op":"click"|"fill","page":"p1","selector":"#x","value":"..."}
 //   {"id":5,"op":"screenshot","page":"p1","path":"/tmp/x.png"}
 //   {"id":6,"op":"close","page":"p1"}
+//   {"id":7,"op":"grant","origin":"http://...","permissions":["notifications"]}
+//   {"id":8,"op":"swpush","page":"p1","origin":"http://...","data":"<text>"}  delivers a push
+//     message to the origin's service worker (CDP ServiceWorker.deliverPushMessage):
+//     what a push service would, without one (headless Chromium has none offline)
 // Failures answer {"id":N,"ok":false,"error":"..."}. Console messages and page errors
 // are sent as {"event":"console","page":"p1","text":"..."}.
 //
@@ -68,12 +72,41 @@ async function handle(req) {
     case "screenshot":
       await page(req.page).screenshot({ path: req.path, fullPage: !!req.fullPage });
       return true;
+    case "grant":
+      await context.grantPermissions(req.permissions, { origin: req.origin });
+      return true;
+    case "swpush":
+      return await deliverPush(page(req.page), req.origin, req.data);
     case "close":
       await page(req.page).close();
       pages.delete(req.page);
       return true;
     default:
       throw new Error(`unknown op ${req.op}`);
+  }
+}
+
+// deliverPush hands data to the active service worker registered for origin, as
+// its push event's data; it answers the registration's scope.
+async function deliverPush(p, origin, data) {
+  const cdp = await context.newCDPSession(p);
+  try {
+    const regs = new Map();
+    cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => {
+      for (const r of e.registrations) regs.set(r.registrationId, r);
+    });
+    await cdp.send("ServiceWorker.enable");
+    for (let i = 0; i < 100; i++) {
+      const reg = [...regs.values()].find((r) => !r.isDeleted && r.scopeURL.startsWith(origin));
+      if (reg) {
+        await cdp.send("ServiceWorker.deliverPushMessage", { origin, registrationId: reg.registrationId, data });
+        return reg.scopeURL;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no service worker registration for ${origin}`);
+  } finally {
+    await cdp.detach().catch(() => {});
   }
 }
 
