@@ -22,6 +22,7 @@ type Config struct {
 	Cluster   Cluster   `koanf:"cluster"`
 	Presence  Presence  `koanf:"presence"`
 	Delivery  Delivery  `koanf:"delivery"`
+	Push      Push      `koanf:"push"`
 	Shutdown  Shutdown  `koanf:"shutdown"`
 	Log       Log       `koanf:"log"`
 	Memory    Memory    `koanf:"memory"`
@@ -191,6 +192,7 @@ func (c Config) Masked() Config {
 	c.Redis.Password = maskString(c.Redis.Password)
 	c.Redis.Sentinel.Addrs = slices.Clone(c.Redis.Sentinel.Addrs)
 	c.Redis.Sentinel.Password = maskString(c.Redis.Sentinel.Password)
+	c.Push.WebPush.VAPIDPrivateKey = maskString(c.Push.WebPush.VAPIDPrivateKey)
 	return c
 }
 

@@ -58,6 +58,8 @@ func TestDefaults(t *testing.T) {
 		Presence:  Presence{Debounce: 5 * time.Second},
 		Log:       Log{Level: "info", Format: "text"},
 		Directory: Directory{},
+		Push: Push{TTL: time.Hour, RateLimit: 30, Concurrency: 8, QueueSize: 1000, MaxAttempts: 5, ClaimIdle: time.Minute,
+			SendTimeout: 15 * time.Second, FCM: FCM{Endpoint: "https://fcm.googleapis.com"}, APNs: APNs{Endpoint: "https://api.push.apple.com"}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -1,0 +1,147 @@
+package notify_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/internal/testkit"
+	"github.com/herald-push/herald/streams/redistest"
+)
+
+// Redis restarted (with its append-only file) while the worker runs: every
+// push is notified to every target once, none lost, none repeated.
+func TestRedisRestartLosesAndRepeatsNothing(t *testing.T) {
+	e := newEnv(t, redistest.Options{AppendOnly: true})
+	e.rdb = redis.NewClient(&redis.Options{Addr: e.srv.Addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = e.rdb.Close() })
+	e.put(t, "alice", "phone", fcm("f1"))
+	e.put(t, "alice", "tablet", apns("a1"))
+	s := newFakeSender()
+	w := e.start(t, testConfig("n1"), s, 0)
+	var want []string
+	for i := range 10 {
+		id := fmt.Sprintf("m%02d", i)
+		want = append(want, id)
+		e.unacked(t, "alice", id, `{}`)
+	}
+	s.waitSent(t, "f1", 3)
+	e.srv.Restart(t)
+	for i := 10; i < 20; i++ {
+		id := fmt.Sprintf("m%02d", i)
+		want = append(want, id)
+		testkit.Eventually(t, waitLong, func() error { return e.tryUnacked("alice", id) })
+	}
+	w.waitEvents(t, "notified", 20)
+	e.waitSettled(t)
+	if got := s.byToken(); !reflect.DeepEqual(got, map[string][]string{"f1": want, "a1": want}) {
+		t.Errorf("sent %v, want each of %v once per target", got, want)
+	}
+}
+
+// tryUnacked is unacked without failing the test, for use while Redis comes back.
+func (e *env) tryUnacked(user, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	off, err := e.rdb.XAdd(ctx, &redis.XAddArgs{Stream: e.keys.History(userOf(user)),
+		Values: []any{"id", id, "data", "{}", "ts", time.Now().UnixMilli()}}).Result()
+	if err != nil {
+		return err
+	}
+	return e.rdb.XAdd(ctx, &redis.XAddArgs{Stream: e.keys.Undelivered(),
+		Values: []any{"to", user, "offset", off, "id", id, "data", "{}"}}).Err()
+}
+
+// A worker stopped while it holds events (waiting for their grace) leaves them
+// pending; another node's worker takes them over once they are idle, and
+// notifies each target once.
+func TestStoppedWorkersEventsAreTakenOver(t *testing.T) {
+	e := newEnv(t, redistest.Options{})
+	e.put(t, "alice", "phone", fcm("f1"))
+	s := newFakeSender()
+	slow := testConfig("n1")
+	slow.Grace = time.Hour
+	a := e.start(t, slow, s, 0)
+	for _, id := range []string{"m1", "m2", "m3"} {
+		e.unacked(t, "alice", id, `{}`)
+	}
+	testkit.Eventually(t, waitLong, func() error {
+		if n := value(t, a.metrics.Queue); n != 3 {
+			return fmt.Errorf("worker a holds %v events, want 3", n)
+		}
+		return nil
+	})
+	a.stop(t)
+	b := e.start(t, testConfig("n2"), s, 0)
+	b.waitEvents(t, "notified", 3)
+	e.waitSettled(t)
+	if got := s.byToken(); !reflect.DeepEqual(got, map[string][]string{"f1": {"m1", "m2", "m3"}}) {
+		t.Errorf("sent %v", got)
+	}
+	if got := value(t, b.metrics.Reclaimed); got != 3 {
+		t.Errorf("reclaimed %v, want 3", got)
+	}
+}
+
+// A worker killed in the middle of an event (one target notified and marked,
+// the send to the other one in flight) leaves the event pending; a worker
+// restarted under the same node id reads it again at once and notifies the
+// other target only.
+func TestKilledMidEventNoTargetTwice(t *testing.T) {
+	e := newEnv(t, redistest.Options{})
+	e.put(t, "alice", "a-phone", fcm("first"))
+	e.put(t, "alice", "b-tablet", apns("second"))
+	s := newFakeSender()
+	s.block("second", true)
+	a := e.start(t, testConfig("n1"), s, 0)
+	e.unacked(t, "alice", "m1", `{}`)
+	s.waitSent(t, "first", 1)
+	testkit.Eventually(t, waitLong, func() error {
+		if s.callsTo("second") == 0 {
+			return fmt.Errorf("no send to the second target yet")
+		}
+		return nil
+	})
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = a.Stop(cancelled) // as good as a kill: the send is cut off, nothing settled
+	a.stopped = true
+	s.block("second", false)
+	b := e.start(t, testConfig("n1"), s, 0)
+	b.waitEvents(t, "notified", 1)
+	e.waitSettled(t)
+	if got := s.byToken(); !reflect.DeepEqual(got, map[string][]string{"first": {"m1"}, "second": {"m1"}}) {
+		t.Errorf("sent %v, want m1 once per target", got)
+	}
+	if got := b.notifications(t, "fcm", "deduped"); got != 1 {
+		t.Errorf("deduped %v, want 1 (the first target, notified before the kill)", got)
+	}
+}
+
+// At push.queue_size the worker stops reading (counted): the other events wait
+// in Redis, unread, nothing dropped.
+func TestQueueBound(t *testing.T) {
+	e := newEnv(t, redistest.Options{})
+	cfg := testConfig("n1")
+	cfg.Grace, cfg.QueueSize = time.Hour, 2
+	w := e.start(t, cfg, newFakeSender(), 0)
+	for _, id := range []string{"m1", "m2", "m3", "m4"} {
+		e.unacked(t, "alice", id, `{}`)
+	}
+	testkit.Eventually(t, waitLong, func() error {
+		if n := value(t, w.metrics.QueueFull); n == 0 {
+			return fmt.Errorf("queue full not counted")
+		}
+		if n := value(t, w.metrics.Queue); n != 2 {
+			return fmt.Errorf("queue holds %v, want 2", n)
+		}
+		return nil
+	})
+	if p := e.rdb.XPending(ctxT(t), e.keys.Undelivered(), "push").Val(); p.Count != 2 {
+		t.Errorf("%d pending, want 2 (the others unread)", p.Count)
+	}
+}
