@@ -68,6 +68,18 @@ type Delivery struct {
 	AckTimeout time.Duration `koanf:"ack_timeout"` // 0: off; else unacked user pushes go to herald:undelivered
 }
 
+// Push is the push-notification fallback (docs/PROTOCOL.md section 9): the
+// targets devices register.
+type Push struct {
+	TargetTTL time.Duration `koanf:"target_ttl"` // a user's targets outlive their last registration by this
+	WebPush   PushWebPush   `koanf:"webpush"`
+}
+
+// PushWebPush is the Web Push provider's settings.
+type PushWebPush struct {
+	AllowHTTP bool `koanf:"allow_http"` // accept http:// endpoints (tests); https:// only otherwise
+}
+
 // Server is the HTTP and WebSocket listener.
 type Server struct {
 	Addr string `koanf:"addr"`

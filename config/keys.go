@@ -95,6 +95,8 @@ var keyTable = []keyDef{
 	{name: "push.apns.endpoint", def: "https://api.push.apple.com", help: "APNs base URL (https://api.sandbox.push.apple.com for development builds)"},
 	{name: "push.apns.ca_file", def: "", help: "PEM file of extra roots to verify the APNs endpoint with (tests, TLS-inspecting proxies; empty: the system's roots)"},
 	{name: "directory.shards", def: 0, help: "session directory shards (0: GOMAXPROCS*4)", check: intMin(0)},
+	{name: "push.target_ttl", def: 60 * 24 * time.Hour, help: "how long a user's push targets are kept after the user's last registration (register frame or POST /v1/push/targets)", check: durMin(time.Minute)},
+	{name: "push.webpush.allow_http", def: false, help: "accept http:// Web Push endpoints (tests on loopback); https:// only otherwise"},
 	{name: "shutdown.timeout", def: 30 * time.Second, help: "drain deadline on SIGTERM", check: durMin(1)},
 	{name: "log.level", def: "info", help: "log level: debug (adds a line per session opened or closed and per refused handshake), info, warn or error", check: oneOf("debug", "info", "warn", "error")},
 	{name: "memory.idle_trim", def: 10 * time.Second, help: "return the heap's free memory to the OS at the end of every such interval without pushes or session changes (0: leave it to the Go runtime)", check: durMin(0)},
