@@ -4,46 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 )
 
-// Push configures the push-notification fallback: the worker that notifies a
-// user's registered targets of pushes no device acknowledged in time, and the
-// platforms' credentials.
-type Push struct {
-	Enabled       bool          `koanf:"enabled"`
-	Grace         time.Duration `koanf:"grace"`          // wait after the undelivered event
-	TTL           time.Duration `koanf:"ttl"`            // the platforms' time to live
-	RateLimit     int           `koanf:"rate_limit"`     // pushes per user per minute; 0 = none
-	TitleField    string        `koanf:"title_field"`    // data field shown as the title
-	BodyField     string        `koanf:"body_field"`     // data field shown as the body
-	CollapseField string        `koanf:"collapse_field"` // data field used as collapse key; "" = push id
-	Concurrency   int           `koanf:"concurrency"`
-	QueueSize     int           `koanf:"queue_size"`
-	MaxAttempts   int           `koanf:"max_attempts"`
-	ClaimIdle     time.Duration `koanf:"claim_idle"`
-	SendTimeout   time.Duration `koanf:"send_timeout"`
-	WebPush       WebPush       `koanf:"webpush"`
-	FCM           FCM           `koanf:"fcm"`
-	APNs          APNs          `koanf:"apns"`
-}
-
-// WebPush holds the VAPID identity (RFC 8292) Herald signs Web Push requests with.
-type WebPush struct {
-	VAPIDPublicKey  string `koanf:"vapid_public_key"`
-	VAPIDPrivateKey string `koanf:"vapid_private_key"`
-	Subject         string `koanf:"subject"`
-}
-
-// FCM is Firebase Cloud Messaging's HTTP v1 API with a service account.
-type FCM struct {
+// PushFCM is Firebase Cloud Messaging's HTTP v1 API with a service account.
+type PushFCM struct {
 	CredentialsFile string `koanf:"credentials_file"`
 	Endpoint        string `koanf:"endpoint"`
 	TokenURL        string `koanf:"token_url"`
 }
 
-// APNs is Apple's push service with token-based (.p8) authentication.
-type APNs struct {
+// PushAPNs is Apple's push service with token-based (.p8) authentication.
+type PushAPNs struct {
 	KeyFile  string `koanf:"key_file"`
 	KeyID    string `koanf:"key_id"`
 	TeamID   string `koanf:"team_id"`
@@ -53,13 +24,13 @@ type APNs struct {
 }
 
 // Configured reports whether Web Push has its VAPID keys.
-func (w WebPush) Configured() bool { return w.VAPIDPublicKey != "" || w.VAPIDPrivateKey != "" }
+func (w PushWebPush) Configured() bool { return w.VAPIDPublicKey != "" || w.VAPIDPrivateKey != "" }
 
 // Configured reports whether FCM has its credentials.
-func (f FCM) Configured() bool { return f.CredentialsFile != "" }
+func (f PushFCM) Configured() bool { return f.CredentialsFile != "" }
 
 // Configured reports whether APNs has its key.
-func (a APNs) Configured() bool { return a.KeyFile != "" }
+func (a PushAPNs) Configured() bool { return a.KeyFile != "" }
 
 // crossCheckPush: the worker needs the undelivered events (delivery.ack_timeout)
 // and at least one provider, each provider whole. A node without the worker
