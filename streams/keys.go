@@ -156,6 +156,11 @@ func (k Keys) Sessions(user string) string { return k.tagged(wire.User(user)) + 
 // the time they count as undelivered.
 func (k Keys) AckWait(user string) string { return k.tagged(wire.User(user)) + ":w" }
 
+// Acked is the newest offset any session of user acked (only with
+// delivery.ack_timeout): the push-notification fallback skips a push at or
+// before it.
+func (k Keys) Acked(user string) string { return k.tagged(wire.User(user)) + ":a" }
+
 // AckDue indexes the users with pushes waiting for an ack, scored by the earliest
 // deadline.
 func (k Keys) AckDue() string { return k.prefix + ":ackwait" }

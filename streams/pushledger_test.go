@@ -7,6 +7,7 @@ import (
 
 	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
+	"github.com/herald-push/herald/wire"
 )
 
 // A push admitted once stays admitted (a retried event counts once); past the
@@ -87,5 +88,40 @@ func TestPushEventsGroup(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].ID != id || got[0].To != "alice" || got[0].Offset != "2-0" {
 		t.Fatalf("read %+v, want the event appended after the loss", got)
+	}
+}
+
+// Acks from any session raise the user's newest ack, never lower it, and
+// PushLookup counts it (as it counts device cursors).
+func TestPushLookupSeesAcks(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	u := streams.NewUndelivered(e.rdb, e.keys, time.Minute, e.log, e.metrics)
+	u.Start()
+	u.Ack("alice", wire.MustOffset("5-0"))
+	u.Ack("alice", wire.MustOffset("3-0")) // older, out of order
+	u.Stop(ctx)
+	if got := e.rdb.Get(ctx, e.keys.Acked("alice")).Val(); got != "5-0" {
+		t.Fatalf("newest ack %q, want 5-0", got)
+	}
+	u2 := streams.NewUndelivered(e.rdb, e.keys, time.Minute, e.log, e.metrics)
+	u2.Start()
+	u2.Ack("alice", wire.MustOffset("4-0")) // a later flush with an older one
+	u2.Stop(ctx)
+	if got := e.rdb.Get(ctx, e.keys.Acked("alice")).Val(); got != "5-0" {
+		t.Fatalf("newest ack %q after an older one, want 5-0", got)
+	}
+	if err := e.rdb.HSet(ctx, e.keys.Cursors("bob"), "phone", "9-0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	l := streams.NewPushLookup(e.rdb, e.keys)
+	for _, tt := range []struct {
+		user, off string
+		acked     bool
+	}{{"alice", "5-0", true}, {"alice", "5-1", false}, {"bob", "9-0", true}, {"bob", "10-0", false}, {"carol", "1-0", false}} {
+		st, err := l.State(ctx, tt.user, wire.MustOffset(tt.off))
+		if err != nil || st.Acked != tt.acked {
+			t.Errorf("%s at %s: acked %v (%v), want %v", tt.user, tt.off, st.Acked, err, tt.acked)
+		}
 	}
 }

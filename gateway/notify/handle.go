@@ -83,27 +83,26 @@ func (w *Worker) process(ctx context.Context, j *job) (verdict, error) {
 		p = pushFromEvent(j.ev, user, off)
 	}
 	switch {
-	case st.AckedBy != "":
+	case st.Acked:
 		return verdict{outcome: eventAcked}, nil
 	case p == nil:
 		return verdict{outcome: eventLost}, nil
 	case p.Expired(w.deps.Now().UnixMilli()):
 		return verdict{outcome: eventExpired}, nil
 	}
-	if ok, err := w.deps.Ledger.Admit(ctx, user, p.ID); err != nil || !ok {
-		return verdict{outcome: eventRateLimited}, err
-	}
-	return w.notifyTargets(ctx, j, p)
-}
-
-// notifyTargets sends p's notification to every target of its user not
-// settled yet.
-func (w *Worker) notifyTargets(ctx context.Context, j *job, p *wire.Push) (verdict, error) {
-	user := p.Recipient.Name
 	targets, err := w.deps.Targets.List(ctx, user)
 	if err != nil || len(targets) == 0 {
 		return verdict{outcome: eventNoTargets}, err
 	}
+	if ok, err := w.deps.Ledger.Admit(ctx, user, p.ID); err != nil || !ok {
+		return verdict{outcome: eventRateLimited}, err
+	}
+	return w.notifyTargets(ctx, j, p, targets)
+}
+
+// notifyTargets sends p's notification to every target not settled yet.
+func (w *Worker) notifyTargets(ctx context.Context, j *job, p *wire.Push, targets []streams.DeviceTarget) (verdict, error) {
+	user := p.Recipient.Name
 	settled, err := w.deps.Ledger.Settled(ctx, user, p.ID)
 	if err != nil {
 		return verdict{}, err

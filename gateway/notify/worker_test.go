@@ -2,14 +2,18 @@ package notify_test
 
 import (
 	"errors"
+	"log/slog"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/herald-push/herald/gateway/push"
+	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 // Three unacknowledged pushes to a user with two targets: each target gets
@@ -35,7 +39,8 @@ func TestOneNotificationPerUnackedPushAndTarget(t *testing.T) {
 }
 
 // A device that acknowledges the push during the grace (its cursor at or past
-// the offset) cancels the notification; another user, who did not, gets his.
+// the offset), or any session of the user (its newest ack), cancels the
+// notification; another user, who did not, gets his.
 func TestAckWithinGraceSendsNothing(t *testing.T) {
 	e := newEnv(t, redistest.Options{})
 	e.put(t, "alice", "phone", fcm("alice-phone"))
@@ -48,8 +53,14 @@ func TestAckWithinGraceSendsNothing(t *testing.T) {
 	if err := e.rdb.HSet(ctxT(t), e.keys.Cursors("alice"), "laptop", off).Err(); err != nil {
 		t.Fatal(err)
 	}
+	e.put(t, "carol", "phone", fcm("carol-phone"))
+	carolOff := e.unacked(t, "carol", "m3", `{}`)
+	acks := streams.NewUndelivered(e.rdb, e.keys, time.Minute, slog.New(slog.DiscardHandler), streams.NewMetrics(prometheus.NewRegistry()))
+	acks.Start()
+	acks.Ack("carol", wire.MustOffset(carolOff)) // a session without a device
+	acks.Stop(ctxT(t))
 	e.unacked(t, "bob", "m2", `{}`)
-	w.waitEvents(t, "acked", 1)
+	w.waitEvents(t, "acked", 2)
 	w.waitEvents(t, "notified", 1)
 	e.waitSettled(t)
 	if got := s.byToken(); !reflect.DeepEqual(got, map[string][]string{"bob-phone": {"m2"}}) {
