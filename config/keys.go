@@ -71,7 +71,7 @@ var keyTable = []keyDef{
 	{name: "presence.debounce", def: 5 * time.Second, help: "a user whose last session closed is announced offline only if not back within this", check: durMin(0)},
 	{name: "delivery.ack_timeout", def: time.Duration(0), help: "user pushes no device acked within this go to herald:undelivered (0: off)", check: durMin(0)},
 	{name: "push.enabled", def: false, help: "run the push-notification fallback worker on this node: pushes in herald:undelivered reach the user's registered targets (needs delivery.ack_timeout and a provider)"},
-	{name: "push.grace", def: time.Duration(0), help: "wait after the undelivered event before notifying; a device that acks meanwhile cancels the notification", check: durRange(0, time.Hour)},
+	{name: "push.grace", def: time.Duration(0), help: "wait after the undelivered event before notifying; an ack from any session of the user meanwhile cancels the notification", check: durRange(0, time.Hour)},
 	{name: "push.ttl", def: time.Hour, help: "how long a platform keeps a notification for an offline device (shorter when the push's own ttl ends sooner)", check: durRange(0, 28*24*time.Hour)},
 	{name: "push.rate_limit", def: 30, help: "pushes per user per minute notified; more are skipped and counted (0: no limit)", check: intMin(0)},
 	{name: "push.title_field", def: "", help: "top-level field of a push's data that becomes the notification's title (empty or missing: no visible alert, data only)"},

@@ -26,7 +26,7 @@ type Config struct {
 	MaxAttempts int
 	// RetryBackoff is the wait before the first retry; it doubles per attempt
 	// up to MaxRetryDelay, which also caps a platform's Retry-After. Zero: 1 s
-	// and 10 min.
+	// and 1 h (what the providers cap Retry-After at).
 	RetryBackoff, MaxRetryDelay time.Duration
 	// SendTimeout bounds one send. Zero: 15 s.
 	SendTimeout time.Duration
@@ -52,7 +52,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.TTL, time.Hour)
 	def(&c.RetryBackoff, time.Second)
-	def(&c.MaxRetryDelay, 10*time.Minute)
+	def(&c.MaxRetryDelay, time.Hour)
 	def(&c.SendTimeout, 15*time.Second)
 	def(&c.ClaimIdle, time.Minute)
 	def(&c.Block, time.Second)
