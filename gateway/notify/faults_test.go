@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/herald-push/herald/gateway/push"
 	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams/redistest"
+	"github.com/herald-push/herald/wire"
 )
 
 // Redis restarted (with its append-only file) while the worker runs: every
@@ -143,5 +146,85 @@ func TestQueueBound(t *testing.T) {
 	})
 	if p := e.rdb.XPending(ctxT(t), e.keys.Undelivered(), "push").Val(); p.Count != 2 {
 		t.Errorf("%d pending, want 2 (the others unread)", p.Count)
+	}
+}
+
+// gate is a Sender whose sends wait until released, counting how many wait at
+// once.
+type gate struct {
+	mu       sync.Mutex
+	inFlight int
+	maxSeen  int
+	sends    int
+	release  chan struct{}
+}
+
+func (g *gate) Send(ctx context.Context, _ wire.PushTarget, _ push.Notification) error {
+	g.mu.Lock()
+	g.inFlight++
+	g.sends++
+	g.maxSeen = max(g.maxSeen, g.inFlight)
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.inFlight--
+		g.mu.Unlock()
+	}()
+	select {
+	case <-g.release:
+		return nil
+	case <-ctx.Done():
+		return &push.RetryableError{Err: ctx.Err()}
+	}
+}
+
+func (g *gate) state() (inFlight, maxSeen, sends int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.inFlight, g.maxSeen, g.sends
+}
+
+// A slow platform holds at most push.concurrency sends; the other events wait
+// in the queue. Stop lets the sends in flight finish: their events are
+// settled, not cut off.
+func TestSlowPlatformBoundedAndStopFinishesSends(t *testing.T) {
+	e := newEnv(t, redistest.Options{})
+	e.put(t, "alice", "phone", fcm("f1"))
+	g := &gate{release: make(chan struct{})}
+	cfg := testConfig("n1")
+	cfg.Concurrency = 2
+	w := e.start(t, cfg, g, 0)
+	for i := range 6 {
+		e.unacked(t, "alice", fmt.Sprintf("m%d", i), `{}`)
+	}
+	testkit.Eventually(t, waitLong, func() error {
+		if n, _, _ := g.state(); n != 2 {
+			return fmt.Errorf("%d sends in flight, want 2", n)
+		}
+		if q := value(t, w.metrics.Queue); q != 6 {
+			return fmt.Errorf("queue holds %v, want 6", q)
+		}
+		return nil
+	})
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stopped <- w.Stop(ctx)
+	}()
+	g.release <- struct{}{}
+	g.release <- struct{}{}
+	if err := <-stopped; err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	w.stopped = true
+	if _, maxSeen, sends := g.state(); maxSeen != 2 || sends != 2 {
+		t.Errorf("at most %d sends at once (want 2), %d sends (want 2: the others wait in the queue)", maxSeen, sends)
+	}
+	if n := w.events(t, "notified"); n != 2 {
+		t.Errorf("%v events settled, want the 2 whose sends finished", n)
+	}
+	if p := e.rdb.XPending(ctxT(t), e.keys.Undelivered(), "push").Val(); p.Count != 4 {
+		t.Errorf("%d events pending after Stop, want the 4 left for the next run", p.Count)
 	}
 }

@@ -91,9 +91,14 @@ func (q *queue) IDs() []string {
 }
 
 // Next waits for the earliest job to be due and returns it; nil once stop is
-// closed.
+// closed, even with jobs due: a stopping worker starts no new send.
 func (q *queue) Next(now func() time.Time, stop <-chan struct{}) *job {
 	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
 		j, wait := q.pop(now())
 		if j != nil {
 			return j

@@ -81,7 +81,7 @@ func (w *Worker) stopped() bool {
 // bound it waits (counted): the events wait in Redis, nothing is dropped.
 func (w *Worker) read() {
 	defer w.wg.Done()
-	keep := time.NewTicker(w.cfg.ClaimIdle / 3)
+	keep := time.NewTicker(max(w.cfg.ClaimIdle/3, time.Millisecond))
 	defer keep.Stop()
 	lastClaim := time.Time{}
 	fails := 0
