@@ -91,10 +91,16 @@ func TestStoppedWorkersEventsAreTakenOver(t *testing.T) {
 }
 
 // A worker killed in the middle of an event (one target notified and marked,
-// the send to the other one in flight) leaves the event pending; a worker
-// restarted under the same node id reads it again at once and notifies the
-// other target only.
+// the send to the other one in flight) leaves the event pending. The same node
+// restarted reads it again at once; another node takes it over once idle.
+// Either way only the other target is notified.
 func TestKilledMidEventNoTargetTwice(t *testing.T) {
+	for _, next := range []string{"n1", "n2"} {
+		t.Run("then "+next, func(t *testing.T) { killedMidEvent(t, next) })
+	}
+}
+
+func killedMidEvent(t *testing.T, next string) {
 	e := newEnv(t, redistest.Options{})
 	e.put(t, "alice", "a-phone", fcm("first"))
 	e.put(t, "alice", "b-tablet", apns("second"))
@@ -114,7 +120,7 @@ func TestKilledMidEventNoTargetTwice(t *testing.T) {
 	_ = a.Stop(cancelled) // as good as a kill: the send is cut off, nothing settled
 	a.stopped = true
 	s.block("second", false)
-	b := e.start(t, testConfig("n1"), s, 0)
+	b := e.start(t, testConfig(next), s, 0)
 	b.waitEvents(t, "notified", 1)
 	e.waitSettled(t)
 	if got := s.byToken(); !reflect.DeepEqual(got, map[string][]string{"first": {"m1"}, "second": {"m1"}}) {
