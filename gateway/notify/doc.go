@@ -10,6 +10,16 @@
 // restarted, another node claiming a dead node's events) skips the targets
 // already notified.
 //
+// # Files
+//
+//	worker.go        Worker, Start, Stop; the reader (read, claim, keep held events)
+//	queue.go         the bounded delay queue, ordered by due time
+//	handle.go        one event: checks, sends per target, outcomes, retries, dead letters
+//	notification.go  the Notification a push becomes (payload, title, body, collapse key, TTL)
+//	config.go        Config and its defaults
+//	deps.go          the ports the worker uses, filled by streams types
+//	metrics.go       the worker's metrics and outcome labels
+//
 // # Goroutines
 //
 // Start runs one reader (XREADGROUP, XAUTOCLAIM of other consumers' idle
