@@ -128,8 +128,8 @@ func pushGroupSettled(rdb redis.UniversalClient) error {
 
 // A real node with the fallback on and the three fake platforms: an offline
 // user gets each push once on each target, the Web Push body being the push
-// frame; a user who is online and acks gets none; a target the platform
-// reports gone is removed.
+// frame, also where a platform first refused for now; a user who is online
+// and acks gets none; a target the platform reports gone is removed.
 func TestPushFallbackEndToEnd(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	rdb := srv.Client(t)
@@ -141,6 +141,7 @@ func TestPushFallbackEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.webpush.Gone(gone.Endpoint)
+	p.apns.FailNext(1, 503) // one refusal for now: retried after its Retry-After, sent once
 	n := startProc(t, redisFlags(srv), "pf1", p.flags...).node()
 
 	bob := connect(t, n, "bob", "")
@@ -168,6 +169,9 @@ func TestPushFallbackEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
+	if got := metricValue(t, n, `herald_push_notifications_total{kind="apns",outcome="retry"}`); got != 1 {
+		t.Errorf("apns retries %v, want the one refusal", got)
+	}
 	if got := p.received(t, "bob"); len(got) != 0 {
 		t.Errorf("bob, online and acking, was notified: %v", got)
 	}
