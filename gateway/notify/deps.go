@@ -36,7 +36,7 @@ type Lookup interface {
 // Targets is the store of users' push targets (streams.PushTargets).
 type Targets interface {
 	List(ctx context.Context, user string) ([]streams.DeviceTarget, error)
-	Remove(ctx context.Context, user, device, kind string) error
+	RemoveGone(ctx context.Context, user, device string, t wire.PushTarget) error
 }
 
 // Deps are the worker's collaborators.

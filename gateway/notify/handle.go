@@ -151,7 +151,7 @@ func (w *Worker) sendTo(ctx context.Context, user, pushID string, t streams.Devi
 		return nil, w.deps.Ledger.Settle(ctx, user, pushID, field, sendSent)
 	case errors.Is(sendErr, push.ErrGone):
 		w.count(t, sendGone)
-		if err := w.deps.Targets.Remove(ctx, user, t.Device, t.Target.Kind); err != nil {
+		if err := w.deps.Targets.RemoveGone(ctx, user, t.Device, t.Target); err != nil {
 			return nil, err
 		}
 		return nil, w.deps.Ledger.Settle(ctx, user, pushID, field, sendGone)
