@@ -12,6 +12,7 @@ import (
 
 	"github.com/herald-push/herald/gateway/push"
 	"github.com/herald-push/herald/internal/testkit"
+	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
 )
@@ -223,6 +224,9 @@ func TestSlowPlatformBoundedAndStopFinishesSends(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
+	if err := w.Stop(ctxT(t)); err != nil {
+		t.Fatalf("a second Stop: %v", err)
+	}
 	w.stopped = true
 	if _, maxSeen, sends := g.state(); maxSeen != 2 || sends != 2 {
 		t.Errorf("at most %d sends at once (want 2), %d sends (want 2: the others wait in the queue)", maxSeen, sends)
@@ -232,5 +236,34 @@ func TestSlowPlatformBoundedAndStopFinishesSends(t *testing.T) {
 	}
 	if p := e.rdb.XPending(ctxT(t), e.keys.Undelivered(), "push").Val(); p.Count != 4 {
 		t.Errorf("%d events pending after Stop, want the 4 left for the next run", p.Count)
+	}
+}
+
+// On Redis Cluster every key of one user shares a slot: the worker's
+// pipelines and scripts run without CROSSSLOT, and users on different masters
+// are notified alike.
+func TestWorkerOnRedisCluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	rdb := c.Client(t)
+	keys := streams.NewKeys("herald", 1)
+	e := &env{rdb: rdb, keys: keys, targets: streams.NewPushTargets(rdb, keys, time.Hour)}
+	s := newFakeSender()
+	users := []string{"alice", "bob", "carol", "dave", "erin"}
+	for _, u := range users {
+		e.put(t, u, "phone", fcm("f-"+u))
+	}
+	w := e.start(t, testConfig("n1"), s, 10)
+	for _, u := range users {
+		e.unacked(t, u, "m-"+u, `{}`)
+	}
+	w.waitEvents(t, "notified", float64(len(users)))
+	e.waitSettled(t)
+	for _, u := range users {
+		if got := s.byToken()["f-"+u]; !reflect.DeepEqual(got, []string{"m-" + u}) {
+			t.Errorf("%s notified %v", u, got)
+		}
+	}
+	if n := value(t, w.metrics.RedisErrors); n != 0 {
+		t.Errorf("%v Redis errors on the cluster", n)
 	}
 }

@@ -36,7 +36,7 @@ const waitLong = 15 * time.Second // bound for Eventually; never a timing assert
 // env is a redis-server and the Redis-side parts the worker uses.
 type env struct {
 	srv     *redistest.Server
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	keys    streams.Keys
 	targets *streams.PushTargets
 }
