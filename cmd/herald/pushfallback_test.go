@@ -212,3 +212,35 @@ func publishTo(t *testing.T, rdb redis.UniversalClient, user, id, data string) {
 		t.Fatal(err)
 	}
 }
+
+// A push that reaches the user by WebSocket after its undelivered event (the
+// user came back and resumed from history) and is acked within push.grace is
+// not notified.
+func TestPushFallbackSkipsAPushAckedDuringGrace(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := srv.Client(t)
+	p := startPlatforms(t)
+	p.register(t, rdb, "dave")
+	n := startProc(t, redisFlags(srv), "pf1", append(p.flags, "--push.grace", "5s")...).node()
+	publishTo(t, rdb, "dave", "d0", `{}`)
+	testkit.Eventually(t, 10*time.Second, func() error { // dave is offline: the event comes
+		if n, err := rdb.XLen(context.Background(), "herald:undelivered").Result(); err != nil || n == 0 {
+			return fmt.Errorf("no undelivered event yet (%v)", err)
+		}
+		return nil
+	})
+	dave := connect(t, n, "dave", "since=0-0")
+	f := dave.pushes(1, 5*time.Second)[0]
+	if err := dave.conn.WriteString(fmt.Sprintf(`{"type":"ack","offset":%q}`, f.str("offset"))); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 20*time.Second, func() error {
+		if got := metricValue(t, n, `herald_push_events_total{outcome="acked"}`); got != 1 {
+			return fmt.Errorf("acked events %v, want 1", got)
+		}
+		return pushGroupSettled(rdb)
+	})
+	if got := p.received(t, "dave"); len(got) != 0 {
+		t.Errorf("dave, who resumed and acked within the grace, was notified: %v", got)
+	}
+}
