@@ -73,11 +73,31 @@ type Delivery struct {
 type Push struct {
 	TargetTTL time.Duration `koanf:"target_ttl"` // a user's targets outlive their last registration by this
 	WebPush   PushWebPush   `koanf:"webpush"`
+	// The fallback worker (config/push.go): it notifies a user's targets of
+	// pushes no device acknowledged in time.
+	Enabled       bool          `koanf:"enabled"`
+	Grace         time.Duration `koanf:"grace"`          // wait after the undelivered event
+	TTL           time.Duration `koanf:"ttl"`            // the platforms' time to live
+	RateLimit     int           `koanf:"rate_limit"`     // pushes per user per minute; 0 = none
+	TitleField    string        `koanf:"title_field"`    // data field shown as the title
+	BodyField     string        `koanf:"body_field"`     // data field shown as the body
+	CollapseField string        `koanf:"collapse_field"` // data field used as collapse key; "" = push id
+	Concurrency   int           `koanf:"concurrency"`
+	QueueSize     int           `koanf:"queue_size"`
+	MaxAttempts   int           `koanf:"max_attempts"`
+	ClaimIdle     time.Duration `koanf:"claim_idle"`
+	SendTimeout   time.Duration `koanf:"send_timeout"`
+	FCM           PushFCM       `koanf:"fcm"`
+	APNs          PushAPNs      `koanf:"apns"`
 }
 
 // PushWebPush is the Web Push provider's settings.
 type PushWebPush struct {
 	AllowHTTP bool `koanf:"allow_http"` // accept http:// endpoints (tests); https:// only otherwise
+	// The VAPID identity (RFC 8292) Herald signs Web Push requests with.
+	VAPIDPublicKey  string `koanf:"vapid_public_key"`
+	VAPIDPrivateKey string `koanf:"vapid_private_key"`
+	Subject         string `koanf:"subject"`
 }
 
 // Server is the HTTP and WebSocket listener.
@@ -218,6 +238,7 @@ func (c Config) Masked() Config {
 	c.Redis.Password = maskString(c.Redis.Password)
 	c.Redis.Sentinel.Addrs = slices.Clone(c.Redis.Sentinel.Addrs)
 	c.Redis.Sentinel.Password = maskString(c.Redis.Sentinel.Password)
+	c.Push.WebPush.VAPIDPrivateKey = maskString(c.Push.WebPush.VAPIDPrivateKey)
 	return c
 }
 

@@ -56,9 +56,10 @@ func TestDefaults(t *testing.T) {
 		Memory:    Memory{IdleTrim: 10 * time.Second},
 		Cluster:   Cluster{NodeTTL: 15 * time.Second},
 		Presence:  Presence{Debounce: 5 * time.Second},
-		Push:      Push{TargetTTL: 60 * 24 * time.Hour},
 		Log:       Log{Level: "info", Format: "text"},
 		Directory: Directory{},
+		Push: Push{TargetTTL: 60 * 24 * time.Hour, TTL: time.Hour, RateLimit: 30, Concurrency: 8, QueueSize: 1000, MaxAttempts: 5, ClaimIdle: time.Minute,
+			SendTimeout: 15 * time.Second, FCM: PushFCM{Endpoint: "https://fcm.googleapis.com"}, APNs: PushAPNs{Endpoint: "https://api.push.apple.com"}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -318,6 +318,7 @@ func crossCheck(c Config) []error {
 		errs = append(errs, errors.New("config: redis.addrs: set either redis.addr (one Redis) or redis.addrs (Redis Cluster), not both"))
 	}
 	errs = append(errs, crossCheckRedis(c.Redis)...)
+	errs = append(errs, crossCheckPush(c)...)
 	if c.Redis.WaitReplicas > 0 && c.Redis.WaitTimeout >= c.Streams.LeaseTTL/3 {
 		// A router blocked in WAIT past its lease's renewal loses the lease, takes it
 		// again and re-reads its pending entries, each re-read a delivery towards

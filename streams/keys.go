@@ -11,6 +11,7 @@ import (
 const (
 	groupRouter = "router" // on every ingress partition
 	groupNode   = "node"   // on every node inbox
+	groupPush   = "push"   // the push-notification fallback, on herald:undelivered
 )
 
 // Keys builds every Redis key Herald uses, in one place. Keys of one recipient share
@@ -129,6 +130,18 @@ func (k Keys) Cursors(user string) string { return k.tagged(wire.User(user)) + "
 // device and kind.
 func (k Keys) PushTargets(user string) string { return k.tagged(wire.User(user)) + ":pt" }
 
+// PushMarks is the hash of what the push-notification fallback settled for one
+// push of user: a field per target ("<device>|<kind>") once notified or given
+// up, and "admitted" once the push passed the rate limit. It expires a day
+// after its last write (PushLedger).
+func (k Keys) PushMarks(user, pushID string) string {
+	return k.tagged(wire.User(user)) + ":pn:" + pushID
+}
+
+// PushRate counts the pushes of user the fallback admitted in the current
+// rate-limit window.
+func (k Keys) PushRate(user string) string { return k.tagged(wire.User(user)) + ":pr" }
+
 // Inbox is node id's inbox stream, the live path from routers to that node.
 func (k Keys) Inbox(node string) string { return k.prefix + ":{n:" + node + "}:in" }
 
@@ -142,6 +155,11 @@ func (k Keys) Sessions(user string) string { return k.tagged(wire.User(user)) + 
 // AckWait is user's sorted set of pushes (offsets) waiting for an ack, scored by
 // the time they count as undelivered.
 func (k Keys) AckWait(user string) string { return k.tagged(wire.User(user)) + ":w" }
+
+// Acked is the newest offset any session of user acked (only with
+// delivery.ack_timeout): the push-notification fallback skips a push at or
+// before it.
+func (k Keys) Acked(user string) string { return k.tagged(wire.User(user)) + ":a" }
 
 // AckDue indexes the users with pushes waiting for an ack, scored by the earliest
 // deadline.

@@ -40,6 +40,9 @@ func TestKeysNames(t *testing.T) {
 		{k.Upstream(), "herald:up"},
 		{k.PresenceEvents(), "herald:presence"},
 		{k.Undelivered(), "herald:undelivered"},
+		{k.Acked("alice"), "herald:{u:alice}:a"},
+		{k.PushMarks("alice", "m{1}"), "herald:{u:alice}:pn:m{1}"},
+		{k.PushRate("alice"), "herald:{u:alice}:pr"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -82,7 +85,7 @@ func TestKeysHashTags(t *testing.T) {
 		t.Run(user, func(t *testing.T) {
 			r := wire.User(user)
 			want := "u:" + user
-			for _, key := range []string{k.History(r), k.Presence(r), k.Cursors(user)} {
+			for _, key := range []string{k.History(r), k.Presence(r), k.Cursors(user), k.Acked(user), k.PushMarks(user, "{id}"), k.PushRate(user), k.PushTargets(user)} {
 				if got := hashTag(key); got != want {
 					t.Fatalf("hash tag of %q = %q, want %q", key, got, want)
 				}

@@ -14,7 +14,9 @@ import (
 )
 
 var (
-	// ackScript drops from a user's waiting set every offset up to the acked one.
+	// ackScript drops from a user's waiting set every offset up to the acked one,
+	// and raises the user's newest ack (KEYS[2], for the push-notification
+	// fallback: a push acked after its undelivered event is not notified).
 	ackScript = redis.NewScript(`
 local am, as = string.match(ARGV[1], '^(%d+)-(%d+)$')
 am, as = tonumber(am), tonumber(as)
@@ -23,6 +25,13 @@ for _, m in ipairs(redis.call('zrange', KEYS[1], 0, -1)) do
   ms, seq = tonumber(ms), tonumber(seq)
   if ms < am or (ms == am and seq <= as) then redis.call('zrem', KEYS[1], m) end
 end
+local cur = redis.call('get', KEYS[2])
+if cur then
+  local cm, cs = string.match(cur, '^(%d+)-(%d+)$')
+  cm, cs = tonumber(cm), tonumber(cs)
+  if cm and (cm > am or (cm == am and cs >= as)) then return 0 end
+end
+redis.call('set', KEYS[2], ARGV[1], 'px', ARGV[2])
 return 0`)
 	// claimDueScript claims the offsets whose deadline passed for one emitter: it
 	// moves their deadline to the end of the claim instead of removing them, so
@@ -137,7 +146,7 @@ func (u *Undelivered) flushAcks(ctx context.Context) {
 	u.mu.Unlock()
 	_, err := u.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for user, o := range batch {
-			ackScript.Eval(ctx, pipe, []string{u.keys.AckWait(user)}, o.String())
+			ackScript.Eval(ctx, pipe, []string{u.keys.AckWait(user), u.keys.Acked(user)}, o.String(), ackedTTL.Milliseconds())
 		}
 		return nil
 	})
@@ -148,6 +157,10 @@ func (u *Undelivered) flushAcks(ctx context.Context) {
 		}
 	}
 }
+
+// ackedTTL is how long a user's newest ack is kept after it was last raised:
+// longer than push.grace plus the fallback's retries of one event.
+const ackedTTL = 24 * time.Hour
 
 // Claims of overdue offsets: how long an emitter has to append their events
 // before another may, and how many one claim takes.

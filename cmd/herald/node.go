@@ -55,6 +55,8 @@ type node struct {
 	reads    *streams.Reads
 	limit    *streams.SessionLimit
 	undeliv  *streams.Undelivered
+	push     *pushFallback // nil without push.enabled
+	pushErr  error         // building push: reported by startNode
 	cluster  *streams.Cluster
 	router   *streams.Router
 	inbox    *streams.Inbox
@@ -110,7 +112,11 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 	}
 	n.ln = ln
 	n.wire(opts)
-	if err := n.verifyRedis(ctx); err != nil {
+	err = n.pushErr
+	if err == nil {
+		err = n.verifyRedis(ctx)
+	}
+	if err != nil {
 		_ = ln.Close()
 		_ = n.actors.Shutdown(context.Background()) // wire started its clock
 		n.closeRedis()
@@ -121,7 +127,11 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 	n.cursors.Start()
 	n.limit.Start()
 	n.undeliv.Start()
-	if err := n.cluster.Start(ctx); err != nil {
+	err = n.push.Start(ctx)
+	if err == nil {
+		err = n.cluster.Start(ctx)
+	}
+	if err != nil {
 		_ = ln.Close()
 		n.stopHelpers(context.Background())
 		n.reads.Stop(context.Background())
@@ -148,6 +158,7 @@ func (n *node) wire(opts nodeOptions) {
 	n.wireActors(opts, w)
 	n.wireDelivery(w)
 	n.wireGateway(opts, w)
+	n.push, n.pushErr = newPushFallback(n.cfg, n.rdb, w.keys, w.reg, n.log)
 }
 
 // wiring is what the parts of a node share while wire builds them.
@@ -319,6 +330,7 @@ func (n *node) stopHelpers(ctx context.Context) {
 	if n.check != nil {
 		n.check.Stop()
 	}
+	_ = n.push.Stop(ctx) // its sends finish, or their events stay pending
 	n.cursors.Stop(ctx)
 	n.limit.Stop(ctx)
 	n.undeliv.Stop(ctx)

@@ -173,7 +173,9 @@ func TestNodeUnderTheDocumentedACL(t *testing.T) {
 	user := []string{"--redis.username", "herald", "--redis.password", aclPassword,
 		"--delivery.ack_timeout", "1s", "--limits.max_sessions_per_user", "5", "--topics.publish", "room.*",
 		"--presence.debounce", "100ms", "--cluster.node_ttl", "3s"}
-	a := mustStartOpsNode(t, srv, nodeOptions{}, append(user, "--node.id", "a")...)
+	platforms := startPlatforms(t) // a runs the push-notification fallback too
+	platforms.register(t, admin, "alice")
+	a := mustStartOpsNode(t, srv, nodeOptions{}, append(append(user, platforms.flags...), "--delivery.ack_timeout", "1s", "--node.id", "a")...)
 	b := mustStartOpsNode(t, srv, nodeOptions{}, append(user, "--node.id", "b")...)
 
 	// alice on b (pushes go through b's inbox), with a device (cursor) and a topic.
@@ -196,6 +198,9 @@ func TestNodeUnderTheDocumentedACL(t *testing.T) {
 		}
 		if n := admin.XLen(ctx, "herald:up").Val(); n == 0 {
 			return fmt.Errorf("no upstream entry")
+		}
+		if got := platforms.received(t, "alice"); len(got["fcm"]) == 0 || len(got["apns"]) == 0 || len(got["webpush"]) == 0 {
+			return fmt.Errorf("alice notified %v, want the undelivered push on each platform", got)
 		}
 		return nil
 	})
