@@ -244,3 +244,39 @@ func TestPushFallbackSkipsAPushAckedDuringGrace(t *testing.T) {
 		t.Errorf("dave, who resumed and acked within the grace, was notified: %v", got)
 	}
 }
+
+// The whole flow as an app runs it: a browser registers its Web Push
+// subscription over its WebSocket, the user goes offline, and each push
+// published meanwhile arrives once as a notification that the browser's key
+// decrypts into the push frame; the push the user acked while online does not.
+func TestDeviceRegisteredOverItsSocketIsNotifiedWhenOffline(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := srv.Client(t)
+	p := startPlatforms(t)
+	n := startProc(t, redisFlags(srv), "pf1", p.flags...).node()
+
+	erin := connect(t, n, "erin", "device=laptop")
+	target, err := json.Marshal(p.webpush.NewSubscription(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	erin.send(t, fmt.Sprintf(`{"type":"register","ref":"r1","target":%s}`, target))
+	erin.expectRef(t, "registered", "r1")
+	publishTo(t, rdb, "erin", "seen", `{"title":"read online"}`)
+	seen := erin.pushes(1, 5*time.Second)[0]
+	erin.send(t, fmt.Sprintf(`{"type":"ack","offset":%q}`, seen.str("offset")))
+	erin.close()
+
+	publishTo(t, rdb, "erin", "missed1", `{"title":"one"}`)
+	publishTo(t, rdb, "erin", "missed2", `{"title":"two"}`)
+	want := map[string][]string{"webpush": {"missed1", "missed2"}}
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if err := pushGroupSettled(rdb); err != nil {
+			return err
+		}
+		if got := p.received(t, "erin"); fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("erin notified %v, want %v", got, want)
+		}
+		return nil
+	})
+}
