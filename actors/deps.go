@@ -79,6 +79,10 @@ type Deps struct {
 	Limit    SessionLimit
 	Acks     Acks
 	Upstream Upstream
-	Log      *slog.Logger
-	Metrics  *Metrics
+	// Index and Subscribers, when set, learn of sessions and topic subscriber
+	// counts for the server API's queries.
+	Index       SessionIndex
+	Subscribers Subscribers
+	Log         *slog.Logger
+	Metrics     *Metrics
 }

@@ -23,6 +23,8 @@ type Metrics struct {
 	SpawnedTurns prometheus.Counter
 	// ShardPanics counts directory shards restarted after a panic.
 	ShardPanics prometheus.Counter
+	// OperatorClosed counts sessions closed by the server API, by close code.
+	OperatorClosed *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -67,6 +69,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.ShardPanics = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "herald_directory_panics_total", Help: "Directory shards restarted after a panic; their sessions were closed with 1011 to resume from history."})
 	reg.MustRegister(m.ShardPanics)
+	m.OperatorClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_operator_closes_total", Help: "Sessions closed by the server API (disconnect: 4010 or 1012; revoke: 4001), by code."}, []string{"code"})
+	reg.MustRegister(m.OperatorClosed)
 	m.SubsRefused.WithLabelValues("forbidden")
 	m.SubsRefused.WithLabelValues("limit")
 	reg.MustRegister(m.SubsRefused, m.LatePushes, m.RateLimited, m.PolicyClosed, m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,

@@ -79,7 +79,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if err != nil {
 		return Claims{}, v.classify(parsed, err)
 	}
-	c := Claims{User: tc.Subject, Device: tc.Device, Topics: tc.Topics, Expiry: tc.ExpiresAt.Time}
+	c := claimsOf(&tc)
 	if err := c.validate(); err != nil {
 		return Claims{}, err
 	}
