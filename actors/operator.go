@@ -34,18 +34,10 @@ func (m Match) matches(spec *SessionSpec) bool {
 	return m.User != "" || m.TokenID != ""
 }
 
-// SessionInfo is what the node reports of one of its sessions (the presence query).
-type SessionInfo struct {
-	ID     string
-	User   string
-	Device string
-	Since  time.Time // opened
-}
-
 // SessionIndex is told of sessions opening and closing, so that the presence
 // query can list them across the cluster.
 type SessionIndex interface {
-	Opened(s SessionInfo)
+	Opened(user, id, device string, since time.Time)
 	Closed(user, id string)
 }
 

@@ -114,7 +114,7 @@ func (s *session) start(c actor.Context) {
 	s.sys.deps.Metrics.Sessions.Inc()
 	s.sys.open.Add(1)
 	if s.sys.deps.Index != nil {
-		s.sys.deps.Index.Opened(SessionInfo{ID: s.spec.ID, User: s.spec.User, Device: s.spec.Device, Since: time.Now()})
+		s.sys.deps.Index.Opened(s.spec.User, s.spec.ID, s.spec.Device, time.Now())
 	}
 	self, root := s.self, s.root
 	user := s.subscribe(c, s.h.user)

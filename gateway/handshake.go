@@ -106,6 +106,9 @@ func (s *Server) sessionSpec(r *http.Request) (actors.SessionSpec, int, error) {
 	if err != nil {
 		return actors.SessionSpec{}, http.StatusUnauthorized, err
 	}
+	if rv := s.deps.API.Revocations; rv != nil && rv.Revoked(claims.User, claims.ID, claims.IssuedAt) {
+		return actors.SessionSpec{}, http.StatusUnauthorized, errors.New("token revoked")
+	}
 	q := r.URL.Query()
 	spec := actors.SessionSpec{
 		ID:     s.cfg.Node + "-" + s.run + "-" + strconv.FormatUint(s.seq.Add(1), 36),
@@ -113,6 +116,9 @@ func (s *Server) sessionSpec(r *http.Request) (actors.SessionSpec, int, error) {
 		Device: claims.Device,
 		Expiry: claims.Expiry,
 		Topics: claims.Topics,
+
+		TokenID:  claims.ID,
+		IssuedAt: claims.IssuedAt,
 	}
 	if spec.Device == "" {
 		spec.Device = q.Get("device")

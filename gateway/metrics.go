@@ -9,6 +9,8 @@ type Metrics struct {
 	OversizeFrames    prometheus.Counter
 	IdleClosed        prometheus.Counter
 	SlowHandshakes    prometheus.Counter
+	// API counts server API calls (/v1/disconnect, ...), by op and outcome.
+	API *prometheus.CounterVec
 }
 
 // NewMetrics creates the counters and registers them on reg.
@@ -28,6 +30,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, s := range []string{"400", "401", "403", "429"} {
 		m.Refused.WithLabelValues(s)
 	}
+	m.API = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_api_requests_total", Help: "Server API calls (disconnect, revoke, presence, stats, topics, history), by op and outcome (ok, bad_request, unauthorized, method, unavailable, off)."}, []string{"op", "outcome"})
+	reg.MustRegister(m.API)
 	reg.MustRegister(m.HandshakesLimited, m.Refused, m.OversizeFrames, m.IdleClosed, m.SlowHandshakes)
 	return m
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/herald-push/herald/streams"
@@ -25,21 +26,7 @@ type publishBody struct {
 // servePublish is POST /v1/publish (docs/PROTOCOL.md section 1): 202 with the
 // ingress entry id, or a status and a JSON reason, and then nothing was accepted.
 func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.PublishAPIKey == "" {
-		writeError(w, http.StatusNotFound, "publishing over HTTP is off: set publish.api_key")
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, "use POST")
-		return
-	}
-	if s.cfg.PublishLoopbackOnly && !fromLoopback(r) {
-		writeError(w, http.StatusForbidden, "the embedded mode's API key answers only clients on this machine; set publish.api_key to publish from elsewhere")
-		return
-	}
-	if subtle.ConstantTimeCompare([]byte(bearerKey(r)), []byte(s.cfg.PublishAPIKey)) != 1 {
-		writeError(w, http.StatusUnauthorized, "missing or wrong API key: send Authorization: Bearer <publish.api_key>")
+	if s.refuseAPI(w, r, "publishing over HTTP", http.MethodPost) != "" {
 		return
 	}
 	body, status, err := decodePublish(w, r, s.cfg.MaxPayloadBytes)
@@ -51,6 +38,31 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		To: body.To, Topic: body.Topic, Data: body.Data, ID: body.ID, From: body.From, TTL: body.TTL,
 	})
 	writePublished(w, id, err)
+}
+
+// refuseAPI checks what /v1/publish and the server API share: the endpoint is on
+// (publish.api_key set), the method is one of methods, the embedded mode's dev
+// key is used from this machine, and the request carries the key. It answers a
+// refusal itself and returns its outcome label, or "" when the request may go on.
+func (s *Server) refuseAPI(w http.ResponseWriter, r *http.Request, what string, methods ...string) string {
+	if s.cfg.PublishAPIKey == "" {
+		writeError(w, http.StatusNotFound, what+" is off: set publish.api_key")
+		return "off"
+	}
+	if !slices.Contains(methods, r.Method) {
+		w.Header().Set("Allow", strings.Join(methods, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "use "+strings.Join(methods, " or "))
+		return "method"
+	}
+	if s.cfg.PublishLoopbackOnly && !fromLoopback(r) {
+		writeError(w, http.StatusForbidden, "the embedded mode's API key answers only clients on this machine; set publish.api_key to call it from elsewhere")
+		return "forbidden"
+	}
+	if subtle.ConstantTimeCompare([]byte(bearerKey(r)), []byte(s.cfg.PublishAPIKey)) != 1 {
+		writeError(w, http.StatusUnauthorized, "missing or wrong API key: send Authorization: Bearer <publish.api_key>")
+		return "unauthorized"
+	}
+	return ""
 }
 
 // writePublished answers with the outcome of the append.

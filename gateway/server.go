@@ -51,6 +51,7 @@ type Deps struct {
 	Verifier  *auth.Verifier
 	Sessions  Sessions
 	Publisher Publisher
+	API       ServerAPI // the server API; its Revocations are checked at connect
 	Ready     func(ctx context.Context) error
 	Metrics   *Metrics
 	Scrape    http.Handler // /metrics
@@ -112,6 +113,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.serveWS)
 	mux.HandleFunc("/v1/publish", s.servePublish)
+	s.apiRoutes(mux)
 	mux.HandleFunc("/healthz", serveHealth)
 	mux.HandleFunc("/readyz", s.serveReady)
 	if s.deps.Scrape != nil {

@@ -6,6 +6,11 @@ import "github.com/prometheus/client_golang/prometheus"
 // node's own registry (never the global one) so that tests can run several nodes.
 type Metrics struct {
 	PushesIn    prometheus.Counter     // valid ingress entries routed
+	// ControlEntries counts control stream entries this node read, by op and
+	// outcome (applied, dead_lettered).
+	ControlEntries *prometheus.CounterVec
+	// Revocations is the number of revocations this node holds in memory.
+	Revocations prometheus.Gauge
 	DeadLetters *prometheus.CounterVec // by reason class
 	RedisErrors *prometheus.CounterVec // by operation
 	Reclaimed   prometheus.Counter     // ingress entries taken over from a dead consumer
@@ -123,4 +128,9 @@ func registerRedisOps(reg prometheus.Registerer, m *Metrics) {
 	m.WaitShort.WithLabelValues("router")
 	m.WaitShort.WithLabelValues("publish")
 	reg.MustRegister(m.WaitShort)
+	m.ControlEntries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_control_entries_total", Help: "Control stream entries this node read (disconnect, revoke), by op and outcome: applied, or dead_lettered (op invalid)."}, []string{"op", "outcome"})
+	m.Revocations = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "herald_revocations", Help: "Token revocations this node holds in memory for the check at connect (until the tokens they name have expired)."})
+	reg.MustRegister(m.ControlEntries, m.Revocations)
 }
