@@ -6,11 +6,6 @@ import "github.com/prometheus/client_golang/prometheus"
 // node's own registry (never the global one) so that tests can run several nodes.
 type Metrics struct {
 	PushesIn    prometheus.Counter     // valid ingress entries routed
-	// ControlEntries counts control stream entries this node read, by op and
-	// outcome (applied, dead_lettered).
-	ControlEntries *prometheus.CounterVec
-	// Revocations is the number of revocations this node holds in memory.
-	Revocations prometheus.Gauge
 	DeadLetters *prometheus.CounterVec // by reason class
 	RedisErrors *prometheus.CounterVec // by operation
 	Reclaimed   prometheus.Counter     // ingress entries taken over from a dead consumer
@@ -46,6 +41,11 @@ type Metrics struct {
 	// in time: by "router" (the round trip's entries are routed again, not
 	// acknowledged) and "publish" (answered 503).
 	WaitShort *prometheus.CounterVec
+	// ControlEntries counts control stream entries this node read, by op and
+	// outcome (applied, dead_lettered).
+	ControlEntries *prometheus.CounterVec
+	// Revocations is the number of revocations this node holds in memory.
+	Revocations prometheus.Gauge
 }
 
 // NewMetrics creates the counters and registers them on reg.
