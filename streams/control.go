@@ -65,7 +65,7 @@ func (c *Control) Append(ctx context.Context, o ControlOp) (string, error) {
 		return "", err
 	}
 	if o.Op == OpRevoke {
-		if err := c.store(ctx, o, time.Now().UnixMilli()); err != nil {
+		if err := c.store(ctx, o, time.Now().UnixMilli(), true); err != nil {
 			return "", err
 		}
 	}
@@ -79,16 +79,21 @@ func (c *Control) Append(ctx context.Context, o ControlOp) (string, error) {
 	return id, nil
 }
 
-// store keeps revocation o, made at unix ms at, in Redis until its tokens have
-// expired (ZADD GT: a later copy never shortens it).
-func (c *Control) store(ctx context.Context, o ControlOp, at int64) error {
+// store keeps revocation o, made at unix ms at, in this node's memory and in
+// Redis until its tokens have expired (ZADD GT: a later copy never shortens it).
+// One this node holds already is not written again: a node that starts reads
+// the whole stream, whose revocations are mostly stored.
+// Append writes it whatever this node holds (always).
+func (c *Control) store(ctx context.Context, o ControlOp, at int64, always bool) error {
 	forget := revocationForgetAt(o, at, c.cfg.TokenLifetime)
+	if !c.revoked.add(o, forget) && !always {
+		return nil
+	}
 	err := c.rdb.ZAddGT(ctx, c.keys.Revoked(), redis.Z{Score: float64(forget), Member: revocationMember(o)}).Err()
 	if err != nil {
 		c.metrics.RedisErrors.WithLabelValues("control").Inc()
 		return fmt.Errorf("streams: store revocation: %w", err)
 	}
-	c.revoked.add(o, forget)
 	return nil
 }
 
@@ -218,7 +223,7 @@ func (c *Control) handle(ctx context.Context, msgs []redis.XMessage) {
 			continue
 		}
 		if o.Op == OpRevoke {
-			if err := c.store(ctx, o, entryMs(m.ID)); err != nil {
+			if err := c.store(ctx, o, entryMs(m.ID), false); err != nil {
 				c.log.warn("control stream: storing a revocation failing", err)
 			}
 		}

@@ -46,16 +46,25 @@ func (r *Revocations) Revoked(user, jti string, iat time.Time) bool {
 	return ok && u.forgetAt > now && (iat.IsZero() || iat.Unix() < u.before)
 }
 
-// add records revocation o until forgetAt (unix ms).
-func (r *Revocations) add(o ControlOp, forgetAt int64) {
+// add records revocation o until forgetAt (unix ms) and reports whether that
+// changed anything.
+func (r *Revocations) add(o ControlOp, forgetAt int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer r.gauge.Set(float64(len(r.jtis) + len(r.users)))
 	if o.JTI != "" {
-		r.jtis[o.JTI] = max(r.jtis[o.JTI], forgetAt)
-	} else if u := r.users[o.User]; o.IssuedBefore >= u.before {
-		r.users[o.User] = userRevocation{before: o.IssuedBefore, forgetAt: max(u.forgetAt, forgetAt)}
+		if r.jtis[o.JTI] >= forgetAt {
+			return false
+		}
+		r.jtis[o.JTI] = forgetAt
+		return true
 	}
-	r.gauge.Set(float64(len(r.jtis) + len(r.users)))
+	u := r.users[o.User]
+	if o.IssuedBefore < u.before || o.IssuedBefore == u.before && forgetAt <= u.forgetAt {
+		return false
+	}
+	r.users[o.User] = userRevocation{before: o.IssuedBefore, forgetAt: max(u.forgetAt, forgetAt)}
+	return true
 }
 
 // prune forgets revocations whose tokens have all expired by now (unix ms).
