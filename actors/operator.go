@@ -29,7 +29,7 @@ func (m Match) matches(spec *SessionSpec) bool {
 		m.TokenID != "" && spec.TokenID != m.TokenID:
 		return false
 	case !m.IssuedBefore.IsZero():
-		return spec.IssuedAt.Before(m.IssuedBefore)
+		return spec.IssuedAt < m.IssuedBefore.Unix()
 	}
 	return m.User != "" || m.TokenID != ""
 }

@@ -12,8 +12,8 @@ import (
 func TestCloseMatchingSelectsSessions(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	specs := []SessionSpec{
-		{ID: "a1", User: "alice", Device: "phone", TokenID: "j1", IssuedAt: t0},
-		{ID: "a2", User: "alice", Device: "laptop", TokenID: "j2", IssuedAt: t0.Add(time.Hour)},
+		{ID: "a1", User: "alice", Device: "phone", TokenID: "j1", IssuedAt: t0.Unix()},
+		{ID: "a2", User: "alice", Device: "laptop", TokenID: "j2", IssuedAt: t0.Add(time.Hour).Unix()},
 		{ID: "b1", User: "bob", Device: "phone", TokenID: "j3"},
 	}
 	cases := []struct {

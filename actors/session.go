@@ -18,7 +18,7 @@ type SessionSpec struct {
 	Expiry   time.Time   // the token's expiry; the session is closed with 4001 then
 	Topics   []string    // the token's topics: subscribed from the start, and allowed
 	TokenID  string      // the token's jti (empty: none), for revocations
-	IssuedAt time.Time   // the token's iat (zero: none), for revocations
+	IssuedAt int64       // the token's iat, unix s (0: none), for revocations
 }
 
 // Session actor messages.

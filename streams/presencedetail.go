@@ -21,15 +21,22 @@ import (
 type details struct {
 	mu       sync.Mutex
 	sessions map[string]sessionChange // pending, by session id
-	open     map[string]sessionChange // what this node lists, for Resync
+	open     map[string]sessionChange // what this node lists, for Resync (72 B a session)
 	counts   map[wire.Recipient]int   // pending topic counts
 	current  map[wire.Recipient]int   // what this node lists, for Resync
 }
 
-// sessionChange lists (value set) or unlists (value "") one session.
+// sessionChange lists (since set) or unlists (since 0) one session. Its strings
+// are the session's own: the value is built when it is written.
 type sessionChange struct {
-	user  string
-	value string // "<node>|<device>|<since ms>"
+	user   string
+	device string
+	since  int64 // unix ms
+}
+
+// value is the SessionDetails value of c on node.
+func (c sessionChange) value(node string) string {
+	return node + "|" + c.device + "|" + strconv.FormatInt(c.since, 10)
 }
 
 func newDetails() *details {
@@ -39,7 +46,7 @@ func newDetails() *details {
 
 // Opened lists a session of user on this node for the presence query.
 func (p *Presence) Opened(user, id, device string, since time.Time) {
-	c := sessionChange{user: user, value: p.node + "|" + device + "|" + strconv.FormatInt(since.UnixMilli(), 10)}
+	c := sessionChange{user: user, device: device, since: max(since.UnixMilli(), 1)}
 	p.details.mu.Lock()
 	p.details.sessions[id], p.details.open[id] = c, c
 	p.details.mu.Unlock()
@@ -113,8 +120,8 @@ func (d *details) restore(s map[string]sessionChange, c map[wire.Recipient]int) 
 // queue adds the writes of the changes to pipe.
 func (p *Presence) queueDetails(ctx context.Context, pipe redis.Pipeliner, s map[string]sessionChange, c map[wire.Recipient]int) {
 	for id, ch := range s {
-		if ch.value != "" {
-			pipe.HSet(ctx, p.keys.SessionDetails(ch.user), id, ch.value)
+		if ch.since != 0 {
+			pipe.HSet(ctx, p.keys.SessionDetails(ch.user), id, ch.value(p.node))
 		} else {
 			pipe.HDel(ctx, p.keys.SessionDetails(ch.user), id)
 		}
