@@ -480,3 +480,43 @@ func TestServerAPIDisconnectGoClient(t *testing.T) {
 		t.Fatal("the client came back after 4010")
 	}
 }
+
+// The server API on a Redis Cluster: its keys sit on several masters (the
+// presence batch and the stats are pipelines split per slot owner, the dead
+// letter script keeps its two keys in one slot).
+func TestRedisClusterServerAPI(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	cc := cl.Client(t)
+	a := startClusterNode(t, cl, "a", "--publish.api_key", testAPIKey, "--cluster.node_ttl", "3s")
+	b := startClusterNode(t, cl, "b", "--publish.api_key", testAPIKey, "--cluster.node_ttl", "3s")
+	now := time.Now()
+	alice, _ := connectToken(t, b.testNode, mintToken(t, "alice", "phone", "j1", now))
+	connect(t, a.testNode, "bob", "")
+	waitSessions(t, a.testNode, "alice", 1)
+	users := []string{"alice", "bob", "carol", "dave", "erin", "frank"}
+	testkit.Eventually(t, 5*time.Second, func() error {
+		out := mustAPI(t, a.testNode, http.StatusOK, "POST", "/v1/presence", map[string]any{"users": users})
+		if b, _ := json.Marshal(out["users"]); !strings.HasPrefix(string(b), `{"alice":{"devices":["phone"],"online":true},"bob":{"devices":[],"online":true},"carol":{"online":false}`) {
+			return fmt.Errorf("batch presence %s", b)
+		}
+		return nil
+	})
+	testkit.Eventually(t, 10*time.Second, func() error {
+		if out := mustAPI(t, a.testNode, http.StatusOK, "GET", "/v1/stats", nil); out["sessions"] != 2.0 {
+			return fmt.Errorf("stats %v", out)
+		}
+		return nil
+	})
+	mustAPI(t, a.testNode, http.StatusAccepted, "POST", "/v1/revoke", map[string]any{"jti": "j1"})
+	if code := alice.closeCode(5 * time.Second); code != wire.CloseTokenExpired {
+		t.Fatalf("closed with %d, want 4001", code)
+	}
+	refusedWith(t, b.testNode, mintToken(t, "alice", "phone", "j1", now), http.StatusUnauthorized)
+	cc.XAdd(context.Background(), &redis.XAddArgs{Stream: "herald:ctl", Values: []any{"op", "nope"}})
+	testkit.Eventually(t, 5*time.Second, func() error {
+		if n := cc.XLen(context.Background(), "herald:dlq").Val(); n != 1 {
+			return fmt.Errorf("%d dead letters", n)
+		}
+		return nil
+	})
+}
