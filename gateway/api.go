@@ -126,6 +126,9 @@ func (s *Server) appendControl(r *http.Request, o streams.ControlOp) (int, any) 
 	switch {
 	case errors.As(err, &rej):
 		return badRequest("%s", rej.Error())
+	case errors.Is(err, streams.ErrNotReplicated):
+		// Written, but a failover could lose it; a retry is harmless.
+		return http.StatusServiceUnavailable, "redis replicas did not confirm the write in time (redis.wait_replicas); retry"
 	case err != nil:
 		return unavailable()
 	}

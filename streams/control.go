@@ -40,8 +40,9 @@ type Control struct {
 	dlog    *slog.Logger
 	metrics *Metrics
 
-	last    string    // the id of the last entry read
-	pruneAt time.Time // next prune of expired revocations and trim of the stream
+	wait    replicaWait // redis.wait_replicas, for Append
+	last    string      // the id of the last entry read
+	pruneAt time.Time   // next prune of expired revocations and trim of the stream
 	stop    context.CancelFunc
 	ctx     context.Context
 	done    chan struct{}
@@ -57,36 +58,50 @@ func NewControl(rdb redis.UniversalClient, keys Keys, cfg ControlConfig, revoked
 		log: newRateLog(log, 10*time.Second), dlog: log, metrics: m, ctx: ctx, stop: stop, done: make(chan struct{})}
 }
 
+// WaitReplicas makes Append answer only once n replicas confirmed its writes
+// (WAIT, at most timeout), as a publish does: a revocation lost in a failover
+// would let the token back in.
+func (c *Control) WaitReplicas(n int, timeout time.Duration) {
+	c.wait = newReplicaWait(c.rdb, n, timeout)
+}
+
 // Append validates o and appends it to the control stream; a revocation is
-// stored first, so that a node starting later refuses its tokens even once the
-// stream has been trimmed. A Rejection says what is wrong with o.
+// stored first (in the same pipeline, before the entry), so that a node starting
+// later refuses its tokens even once the stream has been trimmed. A Rejection
+// says what is wrong with o; ErrNotReplicated that too few replicas confirmed.
 func (c *Control) Append(ctx context.Context, o ControlOp) (string, error) {
 	if err := o.Validate(); err != nil {
 		return "", err
 	}
-	if o.Op == OpRevoke {
-		if err := c.store(ctx, o, time.Now().UnixMilli(), true); err != nil {
-			return "", err
+	var add *redis.StringCmd
+	var wait *pendingWait
+	_, err := c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		if o.Op == OpRevoke {
+			forget := revocationForgetAt(o, time.Now().UnixMilli(), c.cfg.TokenLifetime)
+			c.revoked.add(o, forget)
+			pipe.ZAddGT(ctx, c.keys.Revoked(), redis.Z{Score: float64(forget), Member: revocationMember(o)})
 		}
+		add = pipe.XAdd(ctx, &redis.XAddArgs{Stream: c.keys.Control(), MaxLen: c.cfg.MaxLen, Approx: true, Values: o.fields()})
+		wait = c.wait.queue(ctx, pipe)
+		return nil
+	})
+	if err == nil {
+		err = c.wait.done(ctx, wait)
 	}
-	id, err := c.rdb.XAdd(ctx, &redis.XAddArgs{
-		Stream: c.keys.Control(), MaxLen: c.cfg.MaxLen, Approx: true, Values: o.fields(),
-	}).Result()
 	if err != nil {
 		c.metrics.RedisErrors.WithLabelValues("control").Inc()
 		return "", fmt.Errorf("streams: append to %s: %w", c.keys.Control(), err)
 	}
-	return id, nil
+	return add.Val(), nil
 }
 
 // store keeps revocation o, made at unix ms at, in this node's memory and in
 // Redis until its tokens have expired (ZADD GT: a later copy never shortens it).
 // One this node holds already is not written again: a node that starts reads
 // the whole stream, whose revocations are mostly stored.
-// Append writes it whatever this node holds (always).
-func (c *Control) store(ctx context.Context, o ControlOp, at int64, always bool) error {
+func (c *Control) store(ctx context.Context, o ControlOp, at int64) error {
 	forget := revocationForgetAt(o, at, c.cfg.TokenLifetime)
-	if !c.revoked.add(o, forget) && !always {
+	if !c.revoked.add(o, forget) {
 		return nil
 	}
 	err := c.rdb.ZAddGT(ctx, c.keys.Revoked(), redis.Z{Score: float64(forget), Member: revocationMember(o)}).Err()
@@ -223,7 +238,7 @@ func (c *Control) handle(ctx context.Context, msgs []redis.XMessage) {
 			continue
 		}
 		if o.Op == OpRevoke {
-			if err := c.store(ctx, o, entryMs(m.ID), false); err != nil {
+			if err := c.store(ctx, o, entryMs(m.ID)); err != nil {
 				c.log.warn("control stream: storing a revocation failing", err)
 			}
 		}

@@ -2,6 +2,7 @@ package streams_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
+	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
 )
 
@@ -191,5 +193,23 @@ func TestSessionDetailsAndCounts(t *testing.T) {
 			return errNotYet
 		}
 		return nil
+	})
+}
+
+// With redis.wait_replicas, a disconnect or revoke is confirmed only once a
+// replica has it.
+func TestControlAppendWaitsForReplicas(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c, _, _ := startControl(t, e, time.Hour)
+	c.WaitReplicas(1, 100*time.Millisecond)
+	_, err := c.Append(testCtx(t), streams.ControlOp{Op: streams.OpRevoke, JTI: "j1"})
+	if !errors.Is(err, streams.ErrNotReplicated) {
+		t.Fatalf("append without a replica: %v, want ErrNotReplicated", err)
+	}
+	redistest.StartReplica(t, e.srv)
+	testkit.Eventually(t, waitLong, func() error {
+		_, err := c.Append(testCtx(t), streams.ControlOp{Op: streams.OpDisconnect, User: "alice"})
+		return err
 	})
 }

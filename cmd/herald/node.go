@@ -157,6 +157,7 @@ func (n *node) wireControl(w *wiring) {
 		MaxLen: int64(cfg.API.ControlMaxLen), TokenLifetime: cfg.API.MaxTokenLifetime,
 		Block: cfg.Streams.Block, DLQMaxLen: cfg.Streams.DLQMaxLen,
 	}, revoked, gateway.ApplyControl(n.actors), n.log, w.sm)
+	n.control.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
 	n.cluster.CountSessions(n.actors.SessionCount)
 	w.api = gateway.ServerAPI{Control: n.control, Queries: streams.NewQueries(n.rdb, w.keys, cfg.Cluster.NodeTTL, w.sm),
 		History: w.history, Revocations: revoked}
