@@ -43,6 +43,7 @@ type Control struct {
 	wait    replicaWait // redis.wait_replicas, for Append
 	last    string      // the id of the last entry read
 	pruneAt time.Time   // next prune of expired revocations and trim of the stream
+	failed  bool        // a round trip failed since the revocations were loaded
 	stop    context.CancelFunc
 	ctx     context.Context
 	done    chan struct{}
@@ -183,26 +184,41 @@ func (c *Control) run() {
 	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
 	for c.ctx.Err() == nil {
 		c.maintain(time.Now())
-		streams, err := c.rdb.XRead(c.ctx, &redis.XReadArgs{
-			Streams: []string{c.keys.Control(), c.last}, Count: controlPage, Block: c.cfg.Block,
-		}).Result()
-		switch {
-		case errors.Is(err, redis.Nil):
-			backoff.reset()
-		case err != nil:
+		msgs, err := c.read()
+		if err != nil {
 			if c.ctx.Err() != nil {
 				return
 			}
+			c.failed = true
 			c.metrics.RedisErrors.WithLabelValues("control").Inc()
 			c.log.warn("control stream: read failing", err)
 			sleepOrStop(backoff.next(), c.ctx.Done())
-		default:
-			backoff.reset()
-			for _, s := range streams {
-				c.handle(c.ctx, s.Messages)
-			}
+			continue
 		}
+		backoff.reset()
+		if c.failed && c.load(c.ctx) == nil {
+			// Cut off for a while: the stream may have been trimmed past the
+			// last entry read, but the revocations it held are stored.
+			c.failed = false
+		}
+		c.handle(c.ctx, msgs)
 	}
+}
+
+// read waits up to Block for entries after the last one read.
+func (c *Control) read() ([]redis.XMessage, error) {
+	streams, err := c.rdb.XRead(c.ctx, &redis.XReadArgs{
+		Streams: []string{c.keys.Control(), c.last}, Count: controlPage, Block: c.cfg.Block,
+	}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case len(streams) == 0:
+		return nil, nil
+	}
+	return streams[0].Messages, nil
 }
 
 // maintainEvery is how often expired revocations are forgotten and the control
@@ -223,6 +239,7 @@ func (c *Control) maintain(now time.Time) {
 		return nil
 	})
 	if err != nil && c.ctx.Err() == nil {
+		c.failed = true
 		c.metrics.RedisErrors.WithLabelValues("control").Inc()
 	}
 }

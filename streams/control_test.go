@@ -213,3 +213,34 @@ func TestControlAppendWaitsForReplicas(t *testing.T) {
 		return err
 	})
 }
+
+// A reader cut off from Redis loads the stored revocations again once it reads
+// again: the stream may have been trimmed past what it missed.
+func TestControlReloadsRevocationsAfterAnOutage(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, redistest.Options{Args: []string{"--appendonly", "yes", "--appendfsync", "always"}})
+	e.withoutRetries(t)
+	_, rv, _ := startControl(t, e, time.Hour)
+	// Stored by another node while this one is cut off; its entry is trimmed.
+	forget := float64(time.Now().Add(time.Hour).UnixMilli())
+	if err := e.rdb.ZAdd(testCtx(t), e.keys.Revoked(), redis.Z{Score: forget, Member: "jti:j9"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Kill()
+	testkit.Eventually(t, waitLong, func() error {
+		if counter(t, e.metrics.RedisErrors.WithLabelValues("control")) < 1 {
+			return errNotYet
+		}
+		return nil
+	})
+	if rv.Revoked("alice", "j9", time.Now()) {
+		t.Fatal("known before the outage: the test proves nothing")
+	}
+	e.srv.Restart(t)
+	testkit.Eventually(t, waitLong, func() error {
+		if !rv.Revoked("alice", "j9", time.Now()) {
+			return errNotYet
+		}
+		return nil
+	})
+}
