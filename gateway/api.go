@@ -280,17 +280,9 @@ func parseHistoryQuery(q url.Values) (historyQuery, error) {
 	if err := onlyParams(q, "user", "topic", "limit", "since"); err != nil {
 		return hq, err
 	}
-	user, topic := q.Get("user"), q.Get("topic")
-	switch {
-	case (user == "") == (topic == ""):
-		return hq, errors.New("give one of user and topic")
-	case user != "":
-		hq.r = wire.User(user)
-	default:
-		hq.r = wire.Topic(topic)
-	}
-	if wire.ValidName(hq.r.Name) != nil {
-		return hq, errors.New("bad user id or topic name: 1 to 128 bytes of [A-Za-z0-9_.:@-]")
+	var err error
+	if hq.r, err = historyRecipient(q.Get("user"), q.Get("topic")); err != nil {
+		return hq, err
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -307,6 +299,23 @@ func parseHistoryQuery(q url.Values) (historyQuery, error) {
 		hq.since, hq.hasSince = o, true
 	}
 	return hq, nil
+}
+
+// historyRecipient is the one of user and topic given.
+func historyRecipient(user, topic string) (wire.Recipient, error) {
+	var r wire.Recipient
+	switch {
+	case (user == "") == (topic == ""):
+		return r, errors.New("give one of user and topic")
+	case user != "":
+		r = wire.User(user)
+	default:
+		r = wire.Topic(topic)
+	}
+	if wire.ValidName(r.Name) != nil {
+		return r, errors.New("bad user id or topic name: 1 to 128 bytes of [A-Za-z0-9_.:@-]")
+	}
+	return r, nil
 }
 
 // history is GET /v1/history: push frames as clients get them, oldest first.
