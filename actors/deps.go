@@ -91,6 +91,10 @@ type Deps struct {
 	// PushTargets serves register, unregister and targets frames; nil answers
 	// them with unavailable.
 	PushTargets PushTargets
+	// Index and Subscribers, when set, learn of sessions and topic subscriber
+	// counts for the server API's queries.
+	Index       SessionIndex
+	Subscribers Subscribers
 	Log         *slog.Logger
 	Metrics     *Metrics
 }

@@ -52,6 +52,9 @@ func (d *shard) Receive(ctx actor.Context) {
 		d.deliver(ctx, m)
 	case *register:
 		d.byRcpt[m.r] = append(d.byRcpt[m.r], m.h)
+		d.counted(m.r)
+	case *closeMatching:
+		d.closeMatching(ctx, m)
 	case *announce:
 		d.announce(ctx, m)
 	case *unregister:
@@ -114,8 +117,17 @@ func (d *shard) unregister(m *unregister) {
 	}
 	if len(list) > 0 {
 		d.byRcpt[m.r] = list
+		d.counted(m.r)
 		return
 	}
 	delete(d.byRcpt, m.r)
+	d.counted(m.r)
 	d.sys.deps.Presence.Remove(m.r)
+}
+
+// counted tells the subscriber count of topic r, when someone listens.
+func (d *shard) counted(r wire.Recipient) {
+	if r.Kind == wire.KindTopic && d.sys.deps.Subscribers != nil {
+		d.sys.deps.Subscribers.Count(r, len(d.byRcpt[r]))
+	}
 }

@@ -14,6 +14,8 @@
 //     Policy) and of the connection (Socket).
 //   - directory.go: the shard actor (register, unregister, announce, deliver);
 //     clock.go: pings and token expiry, ticked by the System's clock.
+//   - operator.go: CloseMatching, the server API's disconnects and revocations, and
+//     the SessionIndex and Subscribers ports its queries are fed through.
 //   - handle.go: Handle, the part of a session other goroutines touch; outbox.go
 //     its byte-bounded queue of pushes; tracker.go the callbacks of a delivered
 //     batch.

@@ -25,6 +25,8 @@ type Metrics struct {
 	ShardPanics prometheus.Counter
 	// Registrations counts register frames by target kind and outcome.
 	Registrations *prometheus.CounterVec
+	// OperatorClosed counts sessions closed by the server API, by close code.
+	OperatorClosed *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -74,6 +76,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Register frames by target kind (webpush, fcm, apns) and outcome (registered, bad_target, no_device, rate_limited, unavailable); malformed ones count in herald_bad_frames_total."},
 		[]string{"kind", "outcome"})
 	reg.MustRegister(m.Registrations)
+	m.OperatorClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_operator_closes_total", Help: "Sessions closed by the server API (disconnect: 4010 or 1012; revoke: 4001), by code."}, []string{"code"})
+	reg.MustRegister(m.OperatorClosed)
 	m.SubsRefused.WithLabelValues("forbidden")
 	m.SubsRefused.WithLabelValues("limit")
 	reg.MustRegister(m.SubsRefused, m.LatePushes, m.RateLimited, m.PolicyClosed, m.LimitClosed, m.Sessions, m.PushesOut, m.SlowClosed, m.Panics, m.BadFrames, m.Latency,

@@ -17,6 +17,8 @@ type SessionSpec struct {
 	HasSince bool        // ... when it gave one
 	Expiry   time.Time   // the token's expiry; the session is closed with 4001 then
 	Topics   []string    // the token's topics: subscribed from the start, and allowed
+	TokenID  string      // the token's jti (empty: none), for revocations
+	IssuedAt int64       // the token's iat, unix s (0: none), for revocations
 }
 
 // Session actor messages.
@@ -104,6 +106,8 @@ func (s *session) Receive(c actor.Context) {
 		_ = s.sock.Ping() // a failed ping closed the connection: the session stops
 	case *closeReq:
 		s.close(m.code, m.reason)
+	case *closeIf:
+		s.closeIf(m)
 	case *actor.Stopping:
 		s.stopping(c)
 	}
@@ -114,6 +118,10 @@ func (s *session) start(c actor.Context) {
 	s.h.pid.Store(s.self)
 	s.subs.user = s.h.user
 	s.sys.deps.Metrics.Sessions.Inc()
+	s.sys.open.Add(1)
+	if s.sys.deps.Index != nil {
+		s.sys.deps.Index.Opened(s.spec.User, s.spec.ID, s.spec.Device, time.Now())
+	}
 	self, root := s.self, s.root
 	user := s.subscribe(c, s.h.user)
 	for _, t := range s.spec.Topics { // the token's server-side subscriptions
@@ -201,6 +209,10 @@ func (s *session) stopping(c actor.Context) {
 	}
 	s.sys.releaseSlot(s.h)
 	s.sys.deps.Metrics.Sessions.Dec()
+	s.sys.open.Add(-1)
+	if s.sys.deps.Index != nil {
+		s.sys.deps.Index.Closed(s.spec.User, s.spec.ID)
+	}
 	if !s.closing && !s.h.peerClosed.Load() {
 		s.sock.Close(wire.CloseInternal, "internal error")
 	}

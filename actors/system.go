@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -38,6 +39,8 @@ type System struct {
 	attach  sync.WaitGroup // session goroutines reading Redis
 	// attachClosed: Shutdown waits for attach; no goroutine joins it after that.
 	attachClosed bool
+
+	open atomic.Int64 // sessions started and not stopped
 
 	clockStop chan struct{} // ends runClock
 	clockDone chan struct{}

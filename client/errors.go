@@ -16,6 +16,10 @@ var (
 	// ErrNotConnected is returned by Ack, Send and Publish while the client is
 	// between connections.
 	ErrNotConnected = errors.New("herald client: not connected")
+	// ErrDisconnected matches (errors.Is) the *CloseError of a session the
+	// operator disconnected (close code 4010): the client stopped for good and
+	// must not reconnect without its user's action.
+	ErrDisconnected = errors.New("herald client: disconnected by the operator")
 )
 
 // CloseError is why a connection ended: the close frame's code and reason, or 1006
@@ -30,6 +34,11 @@ func (e *CloseError) Error() string {
 		return fmt.Sprintf("herald client: connection closed with code %d", e.Code)
 	}
 	return fmt.Sprintf("herald client: connection closed with code %d: %s", e.Code, e.Reason)
+}
+
+// Is makes a 4010 close match ErrDisconnected.
+func (e *CloseError) Is(target error) bool {
+	return target == ErrDisconnected && e.Code == codeDisconnected
 }
 
 // HTTPError is a refused WebSocket upgrade: the HTTP status and the reason from the

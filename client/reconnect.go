@@ -14,6 +14,8 @@ const (
 	codeTokenExpired    = wire.CloseTokenExpired
 	codePolicy          = wire.ClosePolicy
 	codeTooManySessions = wire.CloseTooManySessions
+	codeServiceRestart  = wire.CloseServiceRestart
+	codeDisconnected    = wire.CloseDisconnected
 	// codeAbnormal is what WebSocket reports for a connection that ended without a
 	// close frame; no node sends it.
 	codeAbnormal uint16 = 1006
@@ -54,7 +56,7 @@ func (c *Client) run() {
 	c.mu.Lock()
 	c.finalErr = final
 	c.mu.Unlock()
-	// A client that stopped by itself (4003, 4009, a permanent refusal) is closed
+	// A client that stopped by itself (4003, 4009, 4010, a permanent refusal) is closed
 	// like one Close stopped: its methods answer ErrClosed instead of queueing
 	// subscriptions for a connection that will never come.
 	c.cancel()
@@ -74,8 +76,11 @@ func (c *Client) retryDelay(o outcome, failures *int) (time.Duration, bool) {
 	var ce *CloseError
 	if errors.As(o.err, &ce) {
 		switch ce.Code {
-		case codePolicy, codeTooManySessions:
+		case codePolicy, codeTooManySessions, codeDisconnected:
 			return 0, false
+		case codeServiceRestart:
+			// The operator asked this session to reconnect: at once, with since.
+			return 0, true
 		case codeTokenExpired:
 			// At once, with a new token; but not in a tight loop if the new
 			// tokens expire at once too (clock skew, a stale token source).

@@ -188,7 +188,8 @@ func TestCloseCodes(t *testing.T) {
 		{wire.ClosePolicy, false},
 		{wire.CloseSlowConsumer, true},
 		{wire.CloseTooManySessions, false},
-		{1012, true}, // service restart
+		{wire.CloseServiceRestart, true},
+		{wire.CloseDisconnected, false},
 		{4999, true}, // a code this client does not know
 	} {
 		t.Run(strconv.Itoa(int(tc.code)), func(t *testing.T) {
@@ -212,6 +213,30 @@ func TestCloseCodes(t *testing.T) {
 				t.Fatalf("Token called %d times, want a fresh token for the reconnection", got)
 			}
 		})
+	}
+}
+
+// 1012 (the operator asked for a reconnection) reconnects at once, whatever the
+// backoff; 4010 (disconnected by the operator) stops with ErrDisconnected.
+func TestOperatorCloseCodes(t *testing.T) {
+	n := startFakeNode(t)
+	rec := &recorder{}
+	cfg := rec.fakeConfig(t, n.url())
+	cfg.Backoff = client.Backoff{Min: time.Hour, Max: time.Hour}
+	c, conn := dialFake(t, n, cfg, "5-0")
+	conn.closeWith(t, wire.CloseServiceRestart, "rebalancing")
+	conn2 := n.accept(t) // an hour of backoff would time this out
+	if conn2.since() != "5-0" {
+		t.Fatalf("reconnected with since=%q, want 5-0", conn2.since())
+	}
+	conn2.welcome(t, "s-2", "5-0")
+	conn2.closeWith(t, wire.CloseDisconnected, "banned")
+	err := rec.waitState(t, client.Closed, 1)
+	if !errors.Is(err, client.ErrDisconnected) {
+		t.Fatalf("closed with %v, want ErrDisconnected", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 

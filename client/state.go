@@ -25,7 +25,8 @@ const (
 	// dial or token error.
 	Disconnected
 	// Closed: the client stopped for good. The error is nil after Close, or the
-	// reason it will not retry: a *CloseError with 4003 or 4009, or an *HTTPError
+	// reason it will not retry: a *CloseError with 4003, 4009 or 4010 (the operator
+	// disconnected the user; errors.Is(err, ErrDisconnected)), or an *HTTPError
 	// with a 4xx status (401, 403, 400, ...).
 	Closed
 )

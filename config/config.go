@@ -26,7 +26,16 @@ type Config struct {
 	Shutdown  Shutdown  `koanf:"shutdown"`
 	Log       Log       `koanf:"log"`
 	Memory    Memory    `koanf:"memory"`
+	API       API       `koanf:"api"`
 	Debug     Debug     `koanf:"debug"`
+}
+
+// API tunes the server API (/v1/disconnect, /v1/revoke, ...) and its control stream.
+type API struct {
+	// MaxTokenLifetime is the longest a token lives (exp - iat): a revocation is
+	// kept that long, until the tokens it names have expired.
+	MaxTokenLifetime time.Duration `koanf:"max_token_lifetime"`
+	ControlMaxLen    int           `koanf:"control_max_len"` // approximate MAXLEN of herald:ctl
 }
 
 // Memory tunes how the process gives memory back.

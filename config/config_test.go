@@ -54,6 +54,7 @@ func TestDefaults(t *testing.T) {
 		Gateway:   Gateway{WriteTimeout: 5 * time.Second, HandshakeTimeout: 10 * time.Second, PingTimeout: 60 * time.Second, ReadBufferSize: 128},
 		Shutdown:  Shutdown{Timeout: 30 * time.Second},
 		Memory:    Memory{IdleTrim: 10 * time.Second},
+		API:       API{MaxTokenLifetime: 24 * time.Hour, ControlMaxLen: 10000},
 		Cluster:   Cluster{NodeTTL: 15 * time.Second},
 		Presence:  Presence{Debounce: 5 * time.Second},
 		Log:       Log{Level: "info", Format: "text"},

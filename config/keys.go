@@ -108,6 +108,8 @@ var keyTable = []keyDef{
 	{name: "push.webpush.allow_http", def: false, help: "accept http:// Web Push endpoints (tests on loopback); https:// only otherwise"},
 	{name: "shutdown.timeout", def: 30 * time.Second, help: "drain deadline on SIGTERM", check: durMin(1)},
 	{name: "log.level", def: "info", help: "log level: debug (adds a line per session opened or closed and per refused handshake), info, warn or error", check: oneOf("debug", "info", "warn", "error")},
+	{name: "api.max_token_lifetime", def: 24 * time.Hour, help: "the longest a token lives (exp - iat): a revocation (POST /v1/revoke) is kept this long, until every token it names has expired; a token living longer is accepted again after it", check: durMin(time.Minute)},
+	{name: "api.control_max_len", def: 10000, help: "approximate MAXLEN of the control stream (herald:ctl); a node that starts reads all of it", check: intRange(100, 1000000)},
 	{name: "memory.idle_trim", def: 10 * time.Second, help: "return the heap's free memory to the OS at the end of every such interval without pushes or session changes (0: leave it to the Go runtime)", check: durMin(0)},
 	{name: "debug.pprof_addr", def: "", help: "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (empty: off; never expose it)", check: optional(hostPort)},
 	{name: "log.format", def: "text", help: "log format: text (key=value lines) or json (one object per line)", check: oneOf("text", "json")},

@@ -1,5 +1,7 @@
 // Package gateway is Herald's HTTP face, on one listener: the WebSocket upgrade at
-// /ws with its checks, POST /v1/publish, /healthz, /readyz and /metrics, plus the
+// /ws with its checks, POST /v1/publish and the server API (/v1/disconnect,
+// /v1/revoke, /v1/presence, /v1/stats, /v1/topics/, /v1/history), /healthz, /readyz
+// and /metrics, plus the
 // extra routes cmd/herald mounts (gateway/web). It turns gws events into calls on
 // the session actors and gives each session a socket to write to. The wire
 // contract it serves is docs/PROTOCOL.md; the reasons are in docs/ARCHITECTURE.md.
@@ -13,8 +15,10 @@
 //	events.go             gws callbacks: signs of life, client frames, OnClose
 //	socket.go             a session's writes: frames, pings, pongs, the closing handshake
 //	deadline.go           the write deadline under every write of a connection
-//	publish.go            POST /v1/publish, and authorizeAPI, the key check of the server API
+//	publish.go            POST /v1/publish, and the key check the server API shares
 //	pushtargets.go        /v1/push/targets; SessionTargets, the sessions' port to the target store
+//	api.go                the server API's handlers
+//	control.go            ApplyControl: what a node does with a control stream entry
 //	health.go             /healthz and /readyz
 //	reply.go              the JSON answers
 //	logs.go               the log lines: sessions, refused handshakes, net/http's own

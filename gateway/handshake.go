@@ -102,7 +102,7 @@ func (s *Server) sessionSpec(r *http.Request) (actors.SessionSpec, int, error) {
 	if tok == "" {
 		return actors.SessionSpec{}, http.StatusUnauthorized, errors.New("missing token: send Authorization: Bearer <jwt> or ?token=<jwt>")
 	}
-	claims, err := s.deps.Verifier.Verify(tok)
+	claims, err := s.verify(tok)
 	if err != nil {
 		return actors.SessionSpec{}, http.StatusUnauthorized, err
 	}
@@ -113,6 +113,9 @@ func (s *Server) sessionSpec(r *http.Request) (actors.SessionSpec, int, error) {
 		Device: claims.Device,
 		Expiry: claims.Expiry,
 		Topics: claims.Topics,
+
+		TokenID:  claims.ID,
+		IssuedAt: unixOrZero(claims.IssuedAt),
 	}
 	if spec.Device == "" {
 		spec.Device = q.Get("device")
@@ -127,6 +130,30 @@ func (s *Server) sessionSpec(r *http.Request) (actors.SessionSpec, int, error) {
 		spec.HasSince = true
 	}
 	return spec, 0, nil
+}
+
+// errRevoked refuses a token revoked through the server API (POST /v1/revoke).
+var errRevoked = errors.New("token revoked")
+
+// verify checks the token, and that it was not revoked: an in-memory check, no
+// Redis round trip.
+func (s *Server) verify(tok string) (auth.Claims, error) {
+	claims, err := s.deps.Verifier.Verify(tok)
+	if err != nil {
+		return claims, err
+	}
+	if rv := s.deps.API.Revocations; rv != nil && rv.Revoked(claims.User, claims.ID, claims.IssuedAt) {
+		return claims, errRevoked
+	}
+	return claims, nil
+}
+
+// unixOrZero is t in unix seconds, or 0 for the zero time (no iat claim).
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 func (s *Server) originAllowed(origin string) bool {

@@ -11,6 +11,8 @@ type Metrics struct {
 	SlowHandshakes    prometheus.Counter
 	// APIRegistrations counts POST /v1/push/targets by target kind and outcome.
 	APIRegistrations *prometheus.CounterVec
+	// API counts server API calls (/v1/disconnect, ...), by op and outcome.
+	API *prometheus.CounterVec
 }
 
 // NewMetrics creates the counters and registers them on reg.
@@ -35,6 +37,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Push targets registered through POST /v1/push/targets, by kind and outcome (registered, bad_target, unavailable)."},
 		[]string{"kind", "outcome"})
 	reg.MustRegister(m.APIRegistrations)
+	m.API = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_api_requests_total", Help: "Server API calls (disconnect, revoke, presence, stats, topics, history), by op and outcome (ok, bad_request, unauthorized, method, unavailable, off)."}, []string{"op", "outcome"})
+	reg.MustRegister(m.API)
 	reg.MustRegister(m.HandshakesLimited, m.Refused, m.OversizeFrames, m.IdleClosed, m.SlowHandshakes)
 	return m
 }

@@ -26,7 +26,7 @@ type publishBody struct {
 // servePublish is POST /v1/publish (docs/PROTOCOL.md section 1): 202 with the
 // ingress entry id, or a status and a JSON reason, and then nothing was accepted.
 func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
-	if !s.authorizeAPI(w, r, http.MethodPost) {
+	if s.refuseAPI(w, r, "publishing over HTTP", http.MethodPost) != "" {
 		return
 	}
 	body, status, err := decodePublish(w, r, s.cfg.MaxPayloadBytes)
@@ -40,29 +40,29 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	writePublished(w, id, err)
 }
 
-// authorizeAPI checks what every call of the server API needs, in order: the
-// API on (publish.api_key set: 404), one of methods (405 with Allow), a loopback
-// client for the embedded mode's dev key (403), and the key (401). It answers
-// the refusal itself and reports whether the call may go on.
-func (s *Server) authorizeAPI(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+// refuseAPI checks what /v1/publish and the server API share: the endpoint is on
+// (publish.api_key set), the method is one of methods, the embedded mode's dev
+// key is used from this machine, and the request carries the key. It answers a
+// refusal itself and returns its outcome label, or "" when the request may go on.
+func (s *Server) refuseAPI(w http.ResponseWriter, r *http.Request, what string, methods ...string) string {
 	if s.cfg.PublishAPIKey == "" {
-		writeError(w, http.StatusNotFound, "the server API and publishing over HTTP are off: set publish.api_key")
-		return false
+		writeError(w, http.StatusNotFound, what+" is off: set publish.api_key")
+		return "off"
 	}
 	if !slices.Contains(methods, r.Method) {
 		w.Header().Set("Allow", strings.Join(methods, ", "))
 		writeError(w, http.StatusMethodNotAllowed, "use "+strings.Join(methods, " or "))
-		return false
+		return "method"
 	}
 	if s.cfg.PublishLoopbackOnly && !fromLoopback(r) {
-		writeError(w, http.StatusForbidden, "the embedded mode's API key answers only clients on this machine; set publish.api_key to call from elsewhere")
-		return false
+		writeError(w, http.StatusForbidden, "the embedded mode's API key answers only clients on this machine; set publish.api_key to call it from elsewhere")
+		return "forbidden"
 	}
 	if subtle.ConstantTimeCompare([]byte(bearerKey(r)), []byte(s.cfg.PublishAPIKey)) != 1 {
 		writeError(w, http.StatusUnauthorized, "missing or wrong API key: send Authorization: Bearer <publish.api_key>")
-		return false
+		return "unauthorized"
 	}
-	return true
+	return ""
 }
 
 // writePublished answers with the outcome of the append.

@@ -68,7 +68,7 @@ const maxTargetBody = 16 << 10
 // backend registers, lists and removes the push targets of its users' devices,
 // with the key of /v1/publish.
 func (s *Server) servePushTargets(w http.ResponseWriter, r *http.Request) {
-	if !s.authorizeAPI(w, r, http.MethodGet, http.MethodPost, http.MethodDelete) {
+	if s.refuseAPI(w, r, "the push targets API", http.MethodGet, http.MethodPost, http.MethodDelete) != "" {
 		return
 	}
 	if s.deps.PushTargets == nil {

@@ -55,6 +55,7 @@ type Deps struct {
 	Publisher Publisher
 	// PushTargets serves /v1/push/targets; nil answers 404.
 	PushTargets TargetStore
+	API         ServerAPI // the server API; its Revocations are checked at connect
 	Ready       func(ctx context.Context) error
 	Metrics     *Metrics
 	Scrape      http.Handler // /metrics
@@ -117,6 +118,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/ws", s.serveWS)
 	mux.HandleFunc("/v1/publish", s.servePublish)
 	mux.HandleFunc("/v1/push/targets", s.servePushTargets)
+	s.apiRoutes(mux)
 	mux.HandleFunc("/healthz", serveHealth)
 	mux.HandleFunc("/readyz", s.serveReady)
 	if s.deps.Scrape != nil {

@@ -51,6 +51,7 @@ if [ "$fuzztime" != "0" ] && [ $# -eq 0 ]; then
 		./gateway/auth:FuzzVerify \
 		./client:FuzzDecodeFrame \
 		./streams:FuzzParseIngress \
+		./streams:FuzzParseControl \
 		./config:FuzzLoad; do
 		pkg="${target%%:*}" fn="${target##*:}"
 		echo "==> fuzz $fn ($pkg, $fuzztime)"

@@ -31,6 +31,7 @@ type Cluster struct {
 	presence *Presence
 	events   presenceEvents
 	onLost   func()
+	sessions func() int // this node's open sessions, published with the heartbeat
 	log      *rateLog
 	metrics  *Metrics
 	health   *Health
@@ -85,6 +86,21 @@ func (c *Cluster) begin(ctx context.Context) error {
 	return c.heartbeat(ctx)
 }
 
+// CountSessions makes the heartbeat publish sessions() in NodeSessions, for the
+// server API's stats. Call it before Start.
+func (c *Cluster) CountSessions(sessions func() int) { c.sessions = sessions }
+
+// publishSessions writes this node's session count; a failure is counted and
+// the next heartbeat writes it again.
+func (c *Cluster) publishSessions(ctx context.Context) {
+	if c.sessions == nil {
+		return
+	}
+	if err := c.rdb.HSet(ctx, c.keys.NodeSessions(), c.cfg.Node, c.sessions()).Err(); err != nil {
+		c.metrics.RedisErrors.WithLabelValues("heartbeat").Inc()
+	}
+}
+
 // Stop ends the loop. Idempotent.
 func (c *Cluster) Stop(ctx context.Context) {
 	c.once.Do(func() { close(c.stop) })
@@ -99,6 +115,7 @@ func (c *Cluster) Stop(ctx context.Context) {
 func (c *Cluster) Leave(ctx context.Context) error {
 	_, err := c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.ZRem(ctx, c.keys.Nodes(), c.cfg.Node)
+		pipe.HDel(ctx, c.keys.NodeSessions(), c.cfg.Node)
 		pipe.Del(ctx, c.keys.NodeRecipients(c.cfg.Node))
 		pipe.Del(ctx, c.keys.Inbox(c.cfg.Node))
 		return nil
@@ -191,6 +208,7 @@ func (c *Cluster) heartbeat(ctx context.Context) error {
 		c.presence.Resync()
 	}
 	c.presence.Release()
+	c.publishSessions(ctx)
 	c.beats++
 	return nil
 }
@@ -231,6 +249,7 @@ func (c *Cluster) reapNode(ctx context.Context, node string, cutoff int64) error
 	_, err = c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.Del(ctx, c.keys.NodeRecipients(node), c.keys.Inbox(node))
 		pipe.ZRem(ctx, c.keys.Nodes(), node)
+		pipe.HDel(ctx, c.keys.NodeSessions(), node)
 		return nil
 	})
 	if err != nil {
@@ -291,6 +310,7 @@ func (c *Cluster) unlistBatch(ctx context.Context, node string, members []string
 			}
 			rcpts = append(rcpts, r)
 			cmds = append(cmds, c.events.removeCmd(ctx, pipe, r, node))
+			unlistDetails(ctx, pipe, c.keys, r, node)
 			if r.Kind == wire.KindUser {
 				pipe.HDel(ctx, c.keys.Sessions(r.Name), node)
 			}

@@ -1,7 +1,8 @@
 // Package streams owns every Redis key and command of Herald: the ingress
 // consumer group and its router, node inboxes, history streams, device cursors,
 // presence and its events, cluster membership, the session limit, undelivered
-// events, upstream, the publisher, trimming, the Redis checks and the embedded
+// events, upstream, the publisher, the server API's control stream, revocations
+// and queries, trimming, the Redis checks and the embedded
 // store. No other package names a key (keys.go builds them all) or sends a
 // command; rediscommands.go lists every command, for the ACL rule.
 //
@@ -17,6 +18,7 @@
 //   - Presence, Cursors, SessionLimit, Reads: one writer each, batching.
 //   - Undelivered: the ack-wait emitter. Cluster: heartbeat, reaping, offline events.
 //   - RedisCheck: the periodic eviction-policy and memory check.
+//   - Control: the control stream reader (disconnect, revoke), on every node.
 //
 // A WAIT on Redis Cluster (wait.go) runs one goroutine per master for the length of
 // one round trip.

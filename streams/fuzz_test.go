@@ -32,3 +32,23 @@ func FuzzParseIngress(f *testing.F) {
 		}
 	})
 }
+
+// Control entries come from any service that can XADD: whatever they hold,
+// ParseControl answers a valid op or an error, never a panic, and a valid op
+// survives its own fields.
+func FuzzParseControl(f *testing.F) {
+	f.Add("op", "disconnect", "user", "alice", "reconnect", "true")
+	f.Add("op", "revoke", "jti", "j1", "user", "")
+	f.Add("op", "revoke", "user", "bob", "issued_before", "1700000000")
+	f.Add("op", "disconnect", "reason", "\xff", "session", "a b")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
+		fields := map[string]any{k1: v1, k2: v2, k3: v3}
+		o, err := streams.ParseControl(fields)
+		if err != nil {
+			return
+		}
+		if err := o.Validate(); err != nil {
+			t.Fatalf("ParseControl accepted %v, Validate refuses it: %v", fields, err)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -114,19 +115,36 @@ func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offse
 	if h.policy.LiveOnly(r) {
 		return since, false, nil
 	}
+	complete, empty, err := h.completeAfter(ctx, r, since)
+	if err != nil || empty {
+		return since, complete, err
+	}
+	last, sent, err := h.replayFrom(ctx, r, since, page)
+	if err != nil {
+		return last, false, err
+	}
+	if sent == 0 {
+		complete = complete && !h.lostBeyond(ctx, r, since)
+	}
+	return last, complete, nil
+}
+
+// completeAfter judges, before reading, whether r's history still holds
+// everything after since (Replay's rule); empty reports a history without entries.
+func (h *History) completeAfter(ctx context.Context, r wire.Recipient, since wire.Offset) (complete, empty bool, err error) {
 	key := h.keys.History(r)
 	first, err := h.xrange(ctx, false, key, "-", "+", 1)
 	if err != nil {
 		h.metrics.RedisErrors.WithLabelValues("history_range").Inc()
-		return since, false, fmt.Errorf("streams: history of %s: %w", r, err)
+		return false, false, fmt.Errorf("streams: history of %s: %w", r, err)
 	}
 	if len(first) == 0 {
 		if !since.IsZero() {
 			h.lostAt(r, since)
 		}
-		return since, since.IsZero(), nil
+		return since.IsZero(), true, nil
 	}
-	complete := !since.Less(wire.MustOffset(first[0].ID))
+	complete = !since.Less(wire.MustOffset(first[0].ID))
 	if !complete {
 		// Older than the oldest entry held: trimmed if the stream is full,
 		// recreated under the client if it is not (since was one of its entries).
@@ -138,18 +156,51 @@ func (h *History) Replay(ctx context.Context, r wire.Recipient, since wire.Offse
 			h.lostAt(r, since)
 		}
 	}
-	last, sent, err := h.replayFrom(ctx, r, since, page)
+	return complete, false, nil
+}
+
+// lostBeyond reports, when nothing after a non-zero since was found, whether the
+// client saw entries this history never had: it was lost.
+func (h *History) lostBeyond(ctx context.Context, r wire.Recipient, since wire.Offset) bool {
+	if since.IsZero() {
+		return false
+	}
+	top, err := h.Top(ctx, r)
+	if err == nil && top.Less(since) {
+		h.lostAt(r, since)
+		return true
+	}
+	return false
+}
+
+// Page is the server API's history read: at most limit pushes of r, oldest
+// first; the newest limit without since, else the first limit after since.
+// complete follows Replay's rule (without since, as a since of zero: whether the
+// stream was never trimmed).
+func (h *History) Page(ctx context.Context, r wire.Recipient, since wire.Offset, hasSince bool, limit int) ([]*wire.Push, bool, error) {
+	if h.policy.LiveOnly(r) {
+		return nil, false, nil
+	}
+	complete, empty, err := h.completeAfter(ctx, r, since)
+	if err != nil || empty {
+		return nil, complete, err
+	}
+	key := h.keys.History(r)
+	var msgs []redis.XMessage
+	if hasSince {
+		msgs, err = h.xrange(ctx, false, key, "("+since.String(), "+", int64(limit))
+	} else {
+		msgs, err = h.xrange(ctx, true, key, "+", "-", int64(limit))
+		slices.Reverse(msgs)
+	}
 	if err != nil {
-		return last, false, err
+		h.metrics.RedisErrors.WithLabelValues("history_range").Inc()
+		return nil, false, fmt.Errorf("streams: history page of %s: %w", r, err)
 	}
-	if sent == 0 && !since.IsZero() {
-		top, err := h.Top(ctx, r)
-		if err == nil && top.Less(since) {
-			complete = false // the client saw entries this history never had: it was lost
-			h.lostAt(r, since)
-		}
+	if len(msgs) == 0 {
+		complete = complete && !h.lostBeyond(ctx, r, since)
 	}
-	return last, complete, nil
+	return h.decode(r, msgs), complete, nil
 }
 
 // ReplayAfter is Replay without the completeness check, for a start the node chose

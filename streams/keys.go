@@ -188,6 +188,30 @@ func (k Keys) PresenceEvents() string { return k.prefix + ":presence" }
 // Undelivered is the stream of user pushes no device acked in time.
 func (k Keys) Undelivered() string { return k.prefix + ":undelivered" }
 
+// Control is the control stream: disconnect and revoke operations every node acts on.
+func (k Keys) Control() string { return k.prefix + ":ctl" }
+
+// Revoked is the sorted set of revocations ("jti:<jti>", "user:<user>:<issued
+// before>"), scored by when they may be forgotten (unix ms).
+func (k Keys) Revoked() string { return k.prefix + ":revoked" }
+
+// ControlDeadLettered marks control entry id as dead-lettered, so that of the
+// nodes that all read it one stores it. It shares the dead-letter stream's slot:
+// one script sets it and appends there.
+func (k Keys) ControlDeadLettered(id string) string {
+	return k.prefix + ":{" + k.DeadLetters() + "}:ctl:" + id
+}
+
+// SessionDetails is user's hash of session id -> "<node>|<device>|<since ms>",
+// for the presence query.
+func (k Keys) SessionDetails(user string) string { return k.tagged(wire.User(user)) + ":d" }
+
+// Subscribers is topic's hash of node id -> local subscriber count.
+func (k Keys) Subscribers(topic string) string { return k.tagged(wire.Topic(topic)) + ":n" }
+
+// NodeSessions is the hash of node id -> open sessions, written with the heartbeat.
+func (k Keys) NodeSessions() string { return k.prefix + ":nodes:sessions" }
+
 func (k Keys) tagged(r wire.Recipient) string {
 	return k.prefix + ":{" + string(r.Kind) + ":" + r.Name + "}"
 }

@@ -212,3 +212,21 @@ func TestCRC16MatchesRedis(t *testing.T) {
 		t.Fatalf("slot(push) = %d, want 297", got)
 	}
 }
+
+// The server API's keys: the documented control stream, per-recipient details
+// under the recipient's tag, and the dead-letter marker in the dead-letter
+// stream's slot (one script writes both).
+func TestServerAPIKeys(t *testing.T) {
+	t.Parallel()
+	k := streams.NewKeys("herald", 1)
+	if k.Control() != "herald:ctl" || k.Revoked() != "herald:revoked" || k.NodeSessions() != "herald:nodes:sessions" {
+		t.Fatalf("control %q, revoked %q, node sessions %q", k.Control(), k.Revoked(), k.NodeSessions())
+	}
+	if hashTag(k.SessionDetails("alice")) != "u:alice" || hashTag(k.Subscribers("news")) != "t:news" {
+		t.Fatalf("details %q, subscribers %q", k.SessionDetails("alice"), k.Subscribers("news"))
+	}
+	marker := k.ControlDeadLettered("1-0")
+	if !strings.HasPrefix(marker, "herald:") || crc16xmodem(hashTag(marker)) != crc16xmodem(hashTag(k.DeadLetters())) {
+		t.Fatalf("marker %q is not in the slot of %q", marker, k.DeadLetters())
+	}
+}

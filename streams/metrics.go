@@ -41,6 +41,11 @@ type Metrics struct {
 	// in time: by "router" (the round trip's entries are routed again, not
 	// acknowledged) and "publish" (answered 503).
 	WaitShort *prometheus.CounterVec
+	// ControlEntries counts control stream entries this node read, by op and
+	// outcome (applied, dead_lettered).
+	ControlEntries *prometheus.CounterVec
+	// Revocations is the number of revocations this node holds in memory.
+	Revocations prometheus.Gauge
 }
 
 // NewMetrics creates the counters and registers them on reg.
@@ -123,4 +128,9 @@ func registerRedisOps(reg prometheus.Registerer, m *Metrics) {
 	m.WaitShort.WithLabelValues("router")
 	m.WaitShort.WithLabelValues("publish")
 	reg.MustRegister(m.WaitShort)
+	m.ControlEntries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_control_entries_total", Help: "Control stream entries this node read (disconnect, revoke), by op and outcome: applied, or dead_lettered (op invalid)."}, []string{"op", "outcome"})
+	m.Revocations = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "herald_revocations", Help: "Token revocations this node holds in memory for the check at connect (until the tokens they name have expired)."})
+	reg.MustRegister(m.ControlEntries, m.Revocations)
 }

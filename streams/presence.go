@@ -37,6 +37,8 @@ type Presence struct {
 	// may have been declared dead).
 	held atomic.Bool
 
+	details *details // the server API's session details and topic counts
+
 	mu      sync.Mutex
 	pending map[wire.Recipient]*presenceOp
 	present map[wire.Recipient]struct{} // what this node lists; rewritten by Resync
@@ -53,6 +55,7 @@ func NewPresence(rdb redis.UniversalClient, keys Keys, node string, debounce tim
 		rdb: rdb, keys: keys, node: node, log: log, metrics: m,
 		events:  presenceEvents{rdb: rdb, keys: keys, debounce: debounce, metrics: m},
 		pending: make(map[wire.Recipient]*presenceOp),
+		details: newDetails(),
 		present: make(map[wire.Recipient]struct{}),
 		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
@@ -111,6 +114,7 @@ func (p *Presence) Resync() {
 		}
 	}
 	p.mu.Unlock()
+	p.details.resync(0, 1)
 	p.signal()
 }
 
@@ -124,6 +128,7 @@ func (p *Presence) resyncSlice(slice, of int) {
 		}
 	}
 	p.mu.Unlock()
+	p.details.resync(slice, of)
 	p.signal()
 }
 
@@ -218,7 +223,8 @@ func (p *Presence) flush(ctx context.Context) error {
 	batch := p.pending
 	p.pending = make(map[wire.Recipient]*presenceOp, len(batch))
 	p.mu.Unlock()
-	if len(batch) == 0 {
+	sessions, counts := p.details.take()
+	if len(batch) == 0 && len(sessions) == 0 && len(counts) == 0 {
 		return nil
 	}
 	now := time.Now()
@@ -235,6 +241,7 @@ func (p *Presence) flush(ctx context.Context) error {
 				pipe.SRem(ctx, index, r.String())
 			}
 		}
+		p.queueDetails(ctx, pipe, sessions, counts)
 		wait = p.wait.queue(ctx, pipe) // on the pipeline's one connection, after its writes
 		return nil
 	})
@@ -243,6 +250,7 @@ func (p *Presence) flush(ctx context.Context) error {
 	}
 	if err != nil {
 		p.restore(batch)
+		p.details.restore(sessions, counts)
 		return err
 	}
 	var online, gone []string

@@ -40,6 +40,7 @@ var redisCommands = []RedisCommand{
 	{Name: "info", Use: "version, eviction policy and memory checks (works where CONFIG is disabled)", probe: []string{"info", "server"}},
 	{Name: "xadd", Use: "ingress, history, node inboxes, event streams, dead letters", probe: []string{"xadd", probeKey, "maxlen", "x", "*", "f", "v"}},
 	{Name: "xreadgroup", Use: "routers and node inboxes", probe: []string{"xreadgroup", "group", "g", "c", "count", "x", "streams", probeKey, ">"}},
+	{Name: "xread", Use: "the control stream, read by every node", probe: []string{"xread", "count", "x", "streams", probeKey, "0"}},
 	{Name: "xack", Use: "routers and node inboxes", probe: []string{"xack", probeKey, "g", "x"}},
 	{Name: "xautoclaim", Use: "reclaiming a dead router's or push worker's entries", probe: []string{"xautoclaim", probeKey, "g", "c", "x", "0"}},
 	{Name: "xclaim", Use: "push worker: keeping the events it holds (JUSTID)", probe: []string{"xclaim", probeKey, "g", "c", "x", "0"}},

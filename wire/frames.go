@@ -23,6 +23,12 @@ const (
 	ClosePolicy          uint16 = 4003
 	CloseSlowConsumer    uint16 = 4008
 	CloseTooManySessions uint16 = 4009
+	// CloseServiceRestart: the operator asked the session to reconnect
+	// (POST /v1/disconnect with reconnect true); the client resumes with since at once.
+	CloseServiceRestart uint16 = 1012
+	// CloseDisconnected: disconnected by the operator; the client must not
+	// reconnect without its user's action.
+	CloseDisconnected uint16 = 4010
 )
 
 // Welcome is the first frame of every session. offset is the user-stream position

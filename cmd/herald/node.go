@@ -60,6 +60,7 @@ type node struct {
 	cluster  *streams.Cluster
 	router   *streams.Router
 	inbox    *streams.Inbox
+	control  *streams.Control    // the server API's control stream
 	check    *streams.RedisCheck // nil on the embedded store
 	actors   *actors.System
 	gw       *gateway.Server
@@ -138,6 +139,13 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 		n.closeRedis()
 		return nil, err
 	}
+	if err := n.control.Start(ctx); err != nil { // before serving: revoked tokens are known
+		_ = ln.Close()
+		n.stopHelpers(context.Background())
+		n.reads.Stop(context.Background())
+		n.closeRedis()
+		return nil, err
+	}
 	n.inbox.Start()
 	n.router.Start()
 	go func() {
@@ -157,8 +165,23 @@ func (n *node) wire(opts nodeOptions) {
 	n.wireStores(&w)
 	n.wireActors(opts, w)
 	n.wireDelivery(w)
+	n.wireControl(&w)
 	n.wireGateway(opts, w)
 	n.push, n.pushErr = newPushFallback(n.cfg, n.rdb, w.keys, w.reg, n.log)
+}
+
+// wireControl builds the server API's control stream and queries.
+func (n *node) wireControl(w *wiring) {
+	cfg := n.cfg
+	revoked := streams.NewRevocations(w.sm.Revocations)
+	n.control = streams.NewControl(n.rdb, w.keys, streams.ControlConfig{
+		MaxLen: int64(cfg.API.ControlMaxLen), TokenLifetime: cfg.API.MaxTokenLifetime,
+		Block: cfg.Streams.Block, DLQMaxLen: cfg.Streams.DLQMaxLen,
+	}, revoked, gateway.ApplyControl(n.actors), n.log, w.sm)
+	n.control.WaitReplicas(cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
+	n.cluster.CountSessions(n.actors.SessionCount)
+	w.api = gateway.ServerAPI{Control: n.control, Queries: streams.NewQueries(n.rdb, w.keys, cfg.Cluster.NodeTTL, w.sm),
+		History: w.history, Revocations: revoked}
 }
 
 // wiring is what the parts of a node share while wire builds them.
@@ -173,6 +196,7 @@ type wiring struct {
 	publisher *streams.Publisher
 	upstream  *streams.Upstream
 	targets   *streams.PushTargets
+	api       gateway.ServerAPI
 }
 
 // wireMetrics builds the registry, both metric sets and the idle memory trimmer,
@@ -218,7 +242,7 @@ func (n *node) wireActors(opts nodeOptions, w wiring) {
 		UpstreamPerSecond: cfg.Limits.UpstreamPerSecond, RefWindow: cfg.Upstream.RefWindow,
 		FramesPerSecond: cfg.Limits.FramesPerSecond, AllowHTTPPush: cfg.Push.WebPush.AllowHTTP,
 	}, actors.Deps{History: w.history, Cursors: n.cursors, Presence: n.presence, Limit: n.limit, Acks: n.undeliv, Upstream: w.upstream,
-		PushTargets: gateway.SessionTargets{Store: w.targets}, Log: n.log, Metrics: w.am})
+		PushTargets: gateway.SessionTargets{Store: w.targets}, Index: n.presence, Subscribers: n.presence, Log: n.log, Metrics: w.am})
 }
 
 // wireDelivery builds what moves pushes between nodes: membership, this node's
@@ -264,6 +288,7 @@ func (n *node) wireGateway(opts nodeOptions, w wiring) {
 		Verifier:  n.verifier,
 		Sessions:  n.actors,
 		Publisher: w.publisher,
+		API:       w.api,
 		Ready:     func(ctx context.Context) error { return n.ready(ctx, w.health) },
 		Warnings:  n.redisWarnings,
 		Routes: web.Routes(web.Config{
@@ -336,6 +361,7 @@ func (n *node) stopHelpers(ctx context.Context) {
 	n.undeliv.Stop(ctx)
 	n.presence.Stop(ctx)
 	n.cluster.Stop(ctx)
+	n.control.Stop(ctx)
 }
 
 func (n *node) closeRedis() {

@@ -172,7 +172,7 @@ func TestNodeUnderTheDocumentedACL(t *testing.T) {
 	redisDo(t, admin, "acl", "log", "reset")
 	user := []string{"--redis.username", "herald", "--redis.password", aclPassword,
 		"--delivery.ack_timeout", "1s", "--limits.max_sessions_per_user", "5", "--topics.publish", "room.*",
-		"--presence.debounce", "100ms", "--cluster.node_ttl", "3s"}
+		"--presence.debounce", "100ms", "--cluster.node_ttl", "3s", "--publish.api_key", testAPIKey}
 	platforms := startPlatforms(t) // a runs the push-notification fallback too
 	platforms.register(t, admin, "alice")
 	a := mustStartOpsNode(t, srv, nodeOptions{}, append(append(user, platforms.flags...), "--delivery.ack_timeout", "1s", "--node.id", "a")...)
@@ -204,6 +204,7 @@ func TestNodeUnderTheDocumentedACL(t *testing.T) {
 		}
 		return nil
 	})
+	useServerAPI(t, a.testNode, admin)
 	alice.close()
 	resumed := connect(t, a.testNode, "alice", "since="+url.QueryEscape(pushes[0].str("offset")))
 	resumed.pushes(2, 10*time.Second)
@@ -232,6 +233,28 @@ func TestNodeUnderTheDocumentedACL(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "may not run zrangebyscore") {
 		t.Fatalf("start without zrangebyscore: %v", err)
 	}
+}
+
+// useServerAPI calls every server API operation, and has a bad control entry
+// dead-lettered, so that their Redis commands run under the ACL.
+func useServerAPI(t *testing.T, n *testNode, admin *redis.Client) {
+	t.Helper()
+	mustAPI(t, n, http.StatusAccepted, "POST", "/v1/revoke", map[string]any{"jti": "j1"})
+	mustAPI(t, n, http.StatusAccepted, "POST", "/v1/revoke", map[string]any{"user": "bob", "issued_before": 1})
+	mustAPI(t, n, http.StatusAccepted, "POST", "/v1/disconnect", map[string]any{"user": "bob"})
+	waitSessions(t, n, "alice", 1)
+	mustAPI(t, n, http.StatusOK, "POST", "/v1/presence", map[string]any{"users": []string{"alice", "bob"}})
+	mustAPI(t, n, http.StatusOK, "GET", "/v1/stats", nil)
+	mustAPI(t, n, http.StatusOK, "GET", "/v1/topics/room.1", nil)
+	mustAPI(t, n, http.StatusOK, "GET", "/v1/history?user=alice&limit=2", nil)
+	mustAPI(t, n, http.StatusOK, "GET", "/v1/history?user=alice&since=1-0", nil)
+	admin.XAdd(context.Background(), &redis.XAddArgs{Stream: "herald:ctl", Values: []any{"op", "nope"}})
+	testkit.Eventually(t, 5*time.Second, func() error {
+		if n := admin.XLen(context.Background(), "herald:dlq").Val(); n == 0 {
+			return fmt.Errorf("the bad control entry is not dead-lettered")
+		}
+		return nil
+	})
 }
 
 // send writes one client frame.

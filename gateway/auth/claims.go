@@ -13,6 +13,19 @@ type Claims struct {
 	Device string    // "device", optional, same rule
 	Topics []string  // "topics", optional, each a topic name (same rule)
 	Expiry time.Time // "exp", required
+	// ID ("jti") and IssuedAt ("iat") are optional; a revocation names a token
+	// by its jti, or a user's tokens by when they were issued.
+	ID       string
+	IssuedAt time.Time
+}
+
+// claimsOf maps a verified token's claims to Claims.
+func claimsOf(tc *tokenClaims) Claims {
+	c := Claims{User: tc.Subject, Device: tc.Device, Topics: tc.Topics, Expiry: tc.ExpiresAt.Time, ID: tc.ID}
+	if tc.IssuedAt != nil {
+		c.IssuedAt = tc.IssuedAt.Time
+	}
+	return c
 }
 
 // maxIDBytes bounds user ids, devices and topic names (docs/PROTOCOL.md section 1).

@@ -199,7 +199,7 @@ func (is *issuer) verify(token string) (c Claims, weak bool, err error) {
 		weak = errors.As(err, &ke) || (parsed != nil && !is.algAllowed(parsed))
 		return Claims{}, weak, is.classify(parsed, err)
 	}
-	c = Claims{User: tc.Subject, Device: tc.Device, Topics: tc.Topics, Expiry: tc.ExpiresAt.Time}
+	c = claimsOf(&tc)
 	if err := c.validate(); err != nil {
 		return Claims{}, false, err
 	}

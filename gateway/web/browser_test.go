@@ -262,7 +262,7 @@ func (e *env) testCloseCodes(t *testing.T) {
 	for _, tc := range []struct {
 		code  int
 		retry bool
-	}{{4003, false}, {4009, false}, {1011, true}, {4008, true}, {1001, true}} {
+	}{{4003, false}, {4009, false}, {4010, false}, {1011, true}, {4008, true}, {1001, true}, {1012, true}} {
 		name := "c" + strconv.Itoa(tc.code)
 		p.eval(fmt.Sprintf(`mk(%q, %q, {wsQuery: "code=%d&key=%s", opts: {drainDelay: 300}}); T[%q].h.connect().catch(() => {});`,
 			name, "fake", tc.code, name, name))
@@ -272,8 +272,9 @@ func (e *env) testCloseCodes(t *testing.T) {
 			p.check(fmt.Sprintf(`
 				const ds = T[%q].rec.states.filter(s => s.state === "disconnected");
 				if (!ds.every(s => s.code === %d)) return JSON.stringify(ds);
-				if (%d === 1001 && !ds.every(s => s.delay <= 300)) return "1001 delays over drainDelay: " + JSON.stringify(ds);`,
-				name, tc.code, tc.code))
+				if (%d === 1001 && !ds.every(s => s.delay <= 300)) return "1001 delays over drainDelay: " + JSON.stringify(ds);
+				if (%d === 1012 && !ds.every(s => s.delay === 0)) return "1012 reconnects not at once: " + JSON.stringify(ds);`,
+				name, tc.code, tc.code, tc.code))
 			continue
 		}
 		p.wait(fmt.Sprintf(`T[%q].h.state === "closed"`, name), 10*time.Second)

@@ -22,6 +22,8 @@ const CLOSE_GOING_AWAY = 1001; // node draining: reconnect after a random delay
 const CLOSE_TOKEN_EXPIRED = 4001; // get a new token, reconnect
 const CLOSE_POLICY = 4003; // fix the client: no retry
 const CLOSE_TOO_MANY_SESSIONS = 4009; // close another session: no retry
+const CLOSE_SERVICE_RESTART = 1012; // the operator asked for a reconnection: at once, with since
+const CLOSE_DISCONNECTED = 4010; // disconnected by the operator: no retry without the user's action
 
 const NAME = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const KINDS = ["webpush", "fcm", "apns"]; // push target kinds (docs/PROTOCOL.md section 9)
@@ -415,6 +417,12 @@ export class Herald extends EventTarget {
       case CLOSE_POLICY:
       case CLOSE_TOO_MANY_SESSIONS:
         this.#stop("closed", code, reason || (code === CLOSE_POLICY ? "policy violation" : "too many sessions"));
+        return;
+      case CLOSE_DISCONNECTED:
+        this.#stop("closed", code, reason || "disconnected by the operator");
+        return;
+      case CLOSE_SERVICE_RESTART:
+        this.#retry(0, info);
         return;
       case CLOSE_TOKEN_EXPIRED:
         if (!this.#opts.getToken) {
