@@ -96,51 +96,18 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 			n.verifier.Close()
 		}
 	}()
-	if n.rdb == nil {
-		rdb, err := streams.Connect(ctx, redisConfig(cfg))
-		if err != nil {
-			return nil, err
-		}
-		n.rdb, n.ownRedis = rdb, true
+	if err := n.connect(ctx, opts); err != nil {
+		return nil, err
 	}
-	ln := opts.listener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", cfg.Server.Addr); err != nil {
-			n.closeRedis()
-			return nil, fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
-		}
-	}
-	n.ln = ln
 	n.wire(opts)
-	err = n.pushErr
-	if err == nil {
-		err = n.verifyRedis(ctx)
-	}
-	if err != nil {
-		_ = ln.Close()
+	if err := n.checkWired(ctx); err != nil {
+		_ = n.ln.Close()
 		_ = n.actors.Shutdown(context.Background()) // wire started its clock
 		n.closeRedis()
 		return nil, err
 	}
-	n.reads.Start()
-	n.presence.Start()
-	n.cursors.Start()
-	n.limit.Start()
-	n.undeliv.Start()
-	err = n.push.Start(ctx)
-	if err == nil {
-		err = n.cluster.Start(ctx)
-	}
-	if err != nil {
-		_ = ln.Close()
-		n.stopHelpers(context.Background())
-		n.reads.Stop(context.Background())
-		n.closeRedis()
-		return nil, err
-	}
-	if err := n.control.Start(ctx); err != nil { // before serving: revoked tokens are known
-		_ = ln.Close()
+	if err := n.startHelpers(ctx); err != nil {
+		_ = n.ln.Close()
 		n.stopHelpers(context.Background())
 		n.reads.Stop(context.Background())
 		n.closeRedis()
@@ -149,11 +116,59 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts no
 	n.inbox.Start()
 	n.router.Start()
 	go func() {
-		n.serveErr = n.gw.Serve(ln)
+		n.serveErr = n.gw.Serve(n.ln)
 		close(n.served)
 	}()
 	n.trim.Start()
 	return n, nil
+}
+
+// connect opens Redis, unless opts brings a client, and the listener, unless
+// opts brings one.
+func (n *node) connect(ctx context.Context, opts nodeOptions) error {
+	if n.rdb == nil {
+		rdb, err := streams.Connect(ctx, redisConfig(n.cfg))
+		if err != nil {
+			return err
+		}
+		n.rdb, n.ownRedis = rdb, true
+	}
+	n.ln = opts.listener
+	if n.ln == nil {
+		ln, err := net.Listen("tcp", n.cfg.Server.Addr)
+		if err != nil {
+			n.closeRedis()
+			return fmt.Errorf("listen on %s: %w", n.cfg.Server.Addr, err)
+		}
+		n.ln = ln
+	}
+	return nil
+}
+
+// checkWired reports what wire could not build, then whether Redis is one
+// this node may run on.
+func (n *node) checkWired(ctx context.Context) error {
+	if n.pushErr != nil {
+		return n.pushErr
+	}
+	return n.verifyRedis(ctx)
+}
+
+// startHelpers starts what runs beside the sessions. The control stream comes
+// last, and before the node serves: a revoked token is known by then.
+func (n *node) startHelpers(ctx context.Context) error {
+	n.reads.Start()
+	n.presence.Start()
+	n.cursors.Start()
+	n.limit.Start()
+	n.undeliv.Start()
+	if err := n.push.Start(ctx); err != nil {
+		return err
+	}
+	if err := n.cluster.Start(ctx); err != nil {
+		return err
+	}
+	return n.control.Start(ctx)
 }
 
 // wire builds the parts; nothing runs yet.
