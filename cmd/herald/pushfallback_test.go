@@ -280,3 +280,15 @@ func TestDeviceRegisteredOverItsSocketIsNotifiedWhenOffline(t *testing.T) {
 		return nil
 	})
 }
+
+// The fallback runs on the embedded store too, so that the walkthrough in
+// docs/PUSH.md can be tried without a Redis.
+func TestPushFallbackOnTheEmbeddedStore(t *testing.T) {
+	p := startPlatforms(t)
+	e := startEmbedded(t, p.flags...)
+	rdb := redis.NewClient(&redis.Options{Addr: e.state.RedisAddr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	p.register(t, rdb, "alice")
+	publishTo(t, rdb, "alice", "e0", `{"title":"Hello"}`)
+	p.waitNotified(t, rdb, "alice", "e0")
+}
