@@ -22,6 +22,13 @@ const (
 )
 
 // targetDone: Redis answered a register, unregister or targets frame.
+// targetRequests are a session's push target frames: the one at the head of
+// queue is with Redis, the others wait for it.
+type targetRequests struct {
+	queue []wire.ClientFrame
+	rate  rateWindow
+}
+
 type targetDone struct {
 	f    wire.ClientFrame
 	list []wire.RegisteredTarget // targets
@@ -32,7 +39,11 @@ type targetDone struct {
 // section 9): rate limit, checks, then the Redis call off the actor's goroutine,
 // answered by ref once Redis has answered.
 func (s *session) pushTarget(f wire.ClientFrame) {
-	if !s.allow(&s.targetRate, s.sys.cfg.TargetsPerSecond, f, "over the session's limit of push target requests per second; retry later") {
+	if s.targets == nil {
+		s.targets = &targetRequests{}
+	}
+	t := s.targets
+	if !s.allow(&t.rate, s.sys.cfg.TargetsPerSecond, f, "over the session's limit of push target requests per second; retry later") {
 		s.countRegistration(f, regRateLimited)
 		return
 	}
@@ -41,13 +52,13 @@ func (s *session) pushTarget(f wire.ClientFrame) {
 		s.refuse(f, code, reason)
 		return
 	}
-	if len(s.targetQueue) >= maxTargetInflight {
+	if len(t.queue) >= maxTargetInflight {
 		s.countRegistration(f, regRateLimited)
 		s.refuse(f, wire.CodeRateLimited, "too many push target requests waiting for storage; retry when they are answered")
 		return
 	}
-	s.targetQueue = append(s.targetQueue, f)
-	if len(s.targetQueue) == 1 {
+	t.queue = append(t.queue, f)
+	if len(t.queue) == 1 {
 		s.goTarget(f)
 	}
 }
@@ -98,9 +109,10 @@ func (s *session) goTarget(f wire.ClientFrame) {
 // retryable error when Redis failed (nothing changed, or the change is repeated
 // harmlessly by a retry).
 func (s *session) targetAnswered(m *targetDone) {
-	s.targetQueue = s.targetQueue[1:]
-	if len(s.targetQueue) > 0 {
-		s.goTarget(s.targetQueue[0])
+	t := s.targets
+	t.queue = t.queue[1:]
+	if len(t.queue) > 0 {
+		s.goTarget(t.queue[0])
 	}
 	if m.err != nil {
 		s.countRegistration(m.f, regUnavailable)

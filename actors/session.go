@@ -59,25 +59,22 @@ type (
 // session is the actor of one connection. It owns the connection's writes of live
 // pushes and its subscriptions: the user's stream, and topics.
 type session struct {
-	sys     *System
-	h       *Handle
-	spec    SessionSpec
-	sock    Socket
-	self    *actor.PID
-	root    *actor.RootContext
-	subs    subSet
-	gen     int       // numbers subscription attempts, to spot stale replies
-	taken   []outItem // taken from the outbox and not yet released
-	closing bool      // this side started the close
-	// send and publish frames
-	upRefs     map[string]*upOp
-	upInflight int
-	upRate     rateWindow
-	frameRate  rateWindow // every client frame, limits.frames_per_second
-	// register, unregister and targets frames: the one at the head is with
-	// Redis, the others wait for it
-	targetQueue []wire.ClientFrame
-	targetRate  rateWindow
+	sys       *System
+	h         *Handle
+	spec      SessionSpec
+	sock      Socket
+	self      *actor.PID
+	root      *actor.RootContext
+	subs      subSet
+	gen       int        // numbers subscription attempts, to spot stale replies
+	taken     []outItem  // taken from the outbox and not yet released
+	closing   bool       // this side started the close
+	frameRate rateWindow // every client frame, limits.frames_per_second
+	// up serves send and publish frames; nil until the first, like targets.
+	up *upstreamState
+	// targets serves register, unregister and targets frames; nil until the
+	// first, since most sessions never send one and idle memory is per session.
+	targets *targetRequests
 }
 
 func (s *session) Receive(c actor.Context) {

@@ -30,13 +30,25 @@ type upDone struct {
 	err error
 }
 
+// upstreamState is a session's send and publish requests: refs answered or in
+// flight within the dedupe window, and the rate limit.
+type upstreamState struct {
+	refs     map[string]*upOp
+	inflight int
+	rate     rateWindow
+}
+
 // upstream serves send and publish frames: rate limit, dedupe by ref within the
 // window, policy for publish, then the append off the actor's goroutine.
 func (s *session) upstream(f wire.ClientFrame) {
+	if s.up == nil {
+		s.up = &upstreamState{refs: make(map[string]*upOp)}
+	}
+	u := s.up
 	if !s.allowUp(f) {
 		return
 	}
-	if op, ok := s.upRefs[f.Ref]; ok && time.Since(op.at) < s.sys.cfg.RefWindow {
+	if op, ok := u.refs[f.Ref]; ok && time.Since(op.at) < s.sys.cfg.RefWindow {
 		if op.done {
 			_ = s.sock.WriteText(sentFrame(f.Ref, op.id))
 		} else {
@@ -50,13 +62,13 @@ func (s *session) upstream(f wire.ClientFrame) {
 			return
 		}
 	}
-	if s.upInflight >= maxUpInflight {
+	if u.inflight >= maxUpInflight {
 		s.refuse(f, wire.CodeRateLimited, "too many sends waiting for storage; retry with the same ref")
 		return
 	}
 	s.pruneRefs()
-	s.upRefs[f.Ref] = &upOp{at: time.Now()}
-	s.upInflight++
+	u.refs[f.Ref] = &upOp{at: time.Now()}
+	u.inflight++
 	s.goUp(f)
 }
 
@@ -80,15 +92,16 @@ func (s *session) goUp(f wire.ClientFrame) {
 // upstreamDone answers the request and its resends: sent with the entry id, or a
 // retryable error (nothing was stored, so a resend with the same ref is safe).
 func (s *session) upstreamDone(m *upDone) {
-	s.upInflight--
-	op := s.upRefs[m.ref]
+	u := s.up
+	u.inflight--
+	op := u.refs[m.ref]
 	if op == nil {
 		return
 	}
 	answers := 1 + op.waiters
 	op.waiters = 0
 	if m.err != nil {
-		delete(s.upRefs, m.ref) // not stored: a resend must try again
+		delete(u.refs, m.ref) // not stored: a resend must try again
 		code, reason := wire.CodeUnavailable, "not stored, Redis unavailable: retry with the same ref"
 		var rej rejection
 		if errors.As(m.err, &rej) && rej.Rejected() {
@@ -109,22 +122,18 @@ func (s *session) upstreamDone(m *upDone) {
 
 // allowUp applies limits.upstream_per_second.
 func (s *session) allowUp(f wire.ClientFrame) bool {
-	return s.allow(&s.upRate, s.sys.cfg.UpstreamPerSecond, f, "over limits.upstream_per_second; retry later with the same ref")
+	return s.allow(&s.up.rate, s.sys.cfg.UpstreamPerSecond, f, "over limits.upstream_per_second; retry later with the same ref")
 }
 
 // pruneRefs forgets refs older than the window, keeping the map bounded by the
 // rate limit times the window.
 func (s *session) pruneRefs() {
-	if s.upRefs == nil {
-		s.upRefs = make(map[string]*upOp)
+	if len(s.up.refs) < 64 {
 		return
 	}
-	if len(s.upRefs) < 64 {
-		return
-	}
-	for ref, op := range s.upRefs {
+	for ref, op := range s.up.refs {
 		if op.done && time.Since(op.at) >= s.sys.cfg.RefWindow {
-			delete(s.upRefs, ref)
+			delete(s.up.refs, ref)
 		}
 	}
 }

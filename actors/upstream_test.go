@@ -130,16 +130,15 @@ func TestRefsAreForgottenAfterTheWindow(t *testing.T) {
 // Pruning keeps the refs map bounded: stored refs older than the window go, refs
 // in flight and recent ones stay.
 func TestPruneRefsDropsOnlyExpiredStoredRefs(t *testing.T) {
-	s := &session{sys: &System{cfg: Config{RefWindow: time.Minute}}}
-	s.pruneRefs()
+	s := &session{sys: &System{cfg: Config{RefWindow: time.Minute}}, up: &upstreamState{refs: map[string]*upOp{}}}
 	old := time.Now().Add(-2 * time.Minute)
 	for i := range 62 {
-		s.upRefs[fmt.Sprint("old", i)] = &upOp{at: old, done: true}
+		s.up.refs[fmt.Sprint("old", i)] = &upOp{at: old, done: true}
 	}
-	s.upRefs["in flight"] = &upOp{at: old}
-	s.upRefs["recent"] = &upOp{at: time.Now(), done: true}
+	s.up.refs["in flight"] = &upOp{at: old}
+	s.up.refs["recent"] = &upOp{at: time.Now(), done: true}
 	s.pruneRefs()
-	if len(s.upRefs) != 2 || s.upRefs["in flight"] == nil || s.upRefs["recent"] == nil {
-		t.Fatalf("after pruning %d refs are left, want the one in flight and the recent one", len(s.upRefs))
+	if len(s.up.refs) != 2 || s.up.refs["in flight"] == nil || s.up.refs["recent"] == nil {
+		t.Fatalf("after pruning %d refs are left, want the one in flight and the recent one", len(s.up.refs))
 	}
 }
