@@ -21,6 +21,9 @@ type Handle struct {
 	peerClosed atomic.Bool
 	overflowed atomic.Bool
 	slotHeld   atomic.Bool // a slot of limits.max_sessions_per_user
+	unlisted   atomic.Bool // the session told Deps.Index it closed
+	// spec is the session's, read-only once Open returned.
+	spec *SessionSpec
 	// Unix nanoseconds of the session's next ping and of its token's expiry (0:
 	// none), kept by the user's directory shard (shard.clock) instead of two
 	// timers per session.

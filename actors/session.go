@@ -19,6 +19,7 @@ type SessionSpec struct {
 	Topics   []string    // the token's topics: subscribed from the start, and allowed
 	TokenID  string      // the token's jti (empty: none), for revocations
 	IssuedAt int64       // the token's iat, unix s (0: none), for revocations
+	OpenedMs int64       // set by Open: when the session opened, unix ms
 }
 
 // Session actor messages.
@@ -117,7 +118,7 @@ func (s *session) start(c actor.Context) {
 	s.sys.deps.Metrics.Sessions.Inc()
 	s.sys.open.Add(1)
 	if s.sys.deps.Index != nil {
-		s.sys.deps.Index.Opened(s.spec.User, s.spec.ID, s.spec.Device, time.Now())
+		s.sys.deps.Index.Opened(s.spec.User, s.spec.ID, s.spec.Device, time.UnixMilli(s.spec.OpenedMs))
 	}
 	self, root := s.self, s.root
 	user := s.subscribe(c, s.h.user)
@@ -207,6 +208,7 @@ func (s *session) stopping(c actor.Context) {
 	s.sys.releaseSlot(s.h)
 	s.sys.deps.Metrics.Sessions.Dec()
 	s.sys.open.Add(-1)
+	s.h.unlisted.Store(true) // before Closed: SessionInfo.Gone must not miss it
 	if s.sys.deps.Index != nil {
 		s.sys.deps.Index.Closed(s.spec.User, s.spec.ID)
 	}

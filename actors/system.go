@@ -112,8 +112,11 @@ func (s *System) Open(spec SessionSpec, sock Socket) (*Handle, error) {
 	if !spec.Expiry.IsZero() {
 		h.expireAt.Store(spec.Expiry.UnixNano())
 	}
+	spec.OpenedMs = time.Now().UnixMilli()
+	sess := &session{sys: s, h: h, spec: spec, sock: sock}
+	h.spec = &sess.spec
 	s.spawnMu.Lock()
-	s.spawning = &session{sys: s, h: h, spec: spec, sock: sock}
+	s.spawning = sess
 	h.pid.Store(s.sys.Root.Spawn(s.sessionProps))
 	s.spawning = nil
 	s.spawnMu.Unlock()
@@ -186,6 +189,26 @@ func (s *System) Sessions(ctx context.Context) []*Handle {
 		}
 	}
 	return all
+}
+
+// SessionInfo is one session of this node, as the presence query lists it.
+type SessionInfo struct {
+	ID, User, Device string
+	OpenedMs         int64 // unix ms
+	// Gone reports whether the session has told Deps.Index it closed: a list
+	// taken before that must not list it again afterwards.
+	Gone func() bool
+}
+
+// SessionInfos lists this node's sessions, from the directory: what Deps.Index
+// rewrites when Redis may have lost it, without a session table of its own.
+func (s *System) SessionInfos(ctx context.Context) []SessionInfo {
+	handles := s.Sessions(ctx)
+	out := make([]SessionInfo, 0, len(handles))
+	for _, h := range handles {
+		out = append(out, SessionInfo{ID: h.id, User: h.spec.User, Device: h.spec.Device, OpenedMs: h.spec.OpenedMs, Gone: h.unlisted.Load})
+	}
+	return out
 }
 
 // Drain closes every session with 1001 in batches of batch, pausing every batch

@@ -3,7 +3,10 @@ package streams_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -243,4 +246,49 @@ func TestControlReloadsRevocationsAfterAnOutage(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Redis lost the session details: Resync writes again the sessions the node's
+// list gives, not one whose Closed came first (Gone), even if the list was
+// taken before.
+func TestSessionDetailsAreWrittenAgainOnResync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	q := streams.NewQueries(e.rdb, e.keys, time.Minute, e.metrics)
+	ctx := testCtx(t)
+	p, _ := newPresence(t, e, "a")
+	var closed atomic.Bool
+	p.ListSessionsWith(func(context.Context) []streams.LocalSession {
+		return []streams.LocalSession{
+			{ID: "s1", User: "alice", Device: "phone", OpenedMs: 1000, Gone: func() bool { return false }},
+			{ID: "s2", User: "alice", OpenedMs: 2000, Gone: closed.Load},
+		}
+	})
+	p.Start()
+	p.Opened("alice", "s1", "phone", time.UnixMilli(1000))
+	p.Opened("alice", "s2", "", time.UnixMilli(2000))
+	waitSessions := func(want string) {
+		t.Helper()
+		testkit.Eventually(t, waitLong, func() error {
+			s, err := q.Sessions(ctx, "alice")
+			var got []string
+			for _, d := range s {
+				got = append(got, fmt.Sprintf("%s@%s/%s/%d", d.Session, d.Node, d.Device, d.Since))
+			}
+			sort.Strings(got)
+			if err != nil || strings.Join(got, " ") != want {
+				return fmt.Errorf("sessions %v (%v), want %s", got, err, want)
+			}
+			return nil
+		})
+	}
+	waitSessions("s1@a/phone/1000 s2@a//2000")
+	closed.Store(true)
+	p.Closed("alice", "s2")
+	waitSessions("s1@a/phone/1000")
+	if err := e.rdb.FlushAll(ctx).Err(); err != nil { // Redis lost its data
+		t.Fatal(err)
+	}
+	p.Resync()
+	waitSessions("s1@a/phone/1000")
 }

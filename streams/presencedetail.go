@@ -21,9 +21,20 @@ import (
 type details struct {
 	mu       sync.Mutex
 	sessions map[string]sessionChange // pending, by session id
-	open     map[string]sessionChange // what this node lists, for Resync (72 B a session)
 	counts   map[wire.Recipient]int   // pending topic counts
 	current  map[wire.Recipient]int   // what this node lists, for Resync
+	// list gives the node's sessions for Resync. They are not kept here: the
+	// directory holds them already, and a second table cost ~100 B a session.
+	list func(ctx context.Context) []LocalSession
+}
+
+// LocalSession is one session of this node, for Resync.
+type LocalSession struct {
+	ID, User, Device string
+	OpenedMs         int64 // unix ms
+	// Gone reports whether Closed was called for it: a list taken before that
+	// must not list it again.
+	Gone func() bool
 }
 
 // sessionChange lists (since set) or unlists (since 0) one session. Its strings
@@ -40,7 +51,7 @@ func (c sessionChange) value(node string) string {
 }
 
 func newDetails() *details {
-	return &details{sessions: make(map[string]sessionChange), open: make(map[string]sessionChange),
+	return &details{sessions: make(map[string]sessionChange),
 		counts: make(map[wire.Recipient]int), current: make(map[wire.Recipient]int)}
 }
 
@@ -48,7 +59,7 @@ func newDetails() *details {
 func (p *Presence) Opened(user, id, device string, since time.Time) {
 	c := sessionChange{user: user, device: device, since: max(since.UnixMilli(), 1)}
 	p.details.mu.Lock()
-	p.details.sessions[id], p.details.open[id] = c, c
+	p.details.sessions[id] = c
 	p.details.mu.Unlock()
 	p.signal()
 }
@@ -57,7 +68,6 @@ func (p *Presence) Opened(user, id, device string, since time.Time) {
 func (p *Presence) Closed(user, id string) {
 	p.details.mu.Lock()
 	p.details.sessions[id] = sessionChange{user: user}
-	delete(p.details.open, id)
 	p.details.mu.Unlock()
 	p.signal()
 }
@@ -75,14 +85,27 @@ func (p *Presence) Count(r wire.Recipient, n int) {
 	p.signal()
 }
 
+// ListSessionsWith gives Resync the node's sessions; call it before Start.
+// Without it, Resync rewrites topic counts only.
+func (p *Presence) ListSessionsWith(list func(ctx context.Context) []LocalSession) {
+	p.details.list = list
+}
+
 // resync queues what this node lists again (slice of of, by user or topic; of 1:
-// all of it).
+// all of it). The sessions are listed before the lock is taken: the directory
+// answering may wait on sessions that call Opened or Closed.
 func (d *details) resync(slice, of int) {
+	var sessions []LocalSession
+	if d.list != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sessions = d.list(ctx)
+		cancel()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for id, c := range d.open {
-		if _, ok := d.sessions[id]; !ok && sliceOf(wire.User(c.user), of) == slice {
-			d.sessions[id] = c
+	for _, ls := range sessions {
+		if _, ok := d.sessions[ls.ID]; !ok && sliceOf(wire.User(ls.User), of) == slice && !ls.Gone() {
+			d.sessions[ls.ID] = sessionChange{user: ls.User, device: ls.Device, since: max(ls.OpenedMs, 1)}
 		}
 	}
 	for r, n := range d.current {

@@ -258,6 +258,18 @@ func (n *node) wireActors(opts nodeOptions, w wiring) {
 		FramesPerSecond: cfg.Limits.FramesPerSecond, AllowHTTPPush: cfg.Push.WebPush.AllowHTTP,
 	}, actors.Deps{History: w.history, Cursors: n.cursors, Presence: n.presence, Limit: n.limit, Acks: n.undeliv, Upstream: w.upstream,
 		PushTargets: gateway.SessionTargets{Store: w.targets}, Index: n.presence, Subscribers: n.presence, Log: n.log, Metrics: w.am})
+	n.presence.ListSessionsWith(n.localSessions)
+}
+
+// localSessions are the directory's sessions, for the presence writer's rewrite
+// of the session details.
+func (n *node) localSessions(ctx context.Context) []streams.LocalSession {
+	infos := n.actors.SessionInfos(ctx)
+	out := make([]streams.LocalSession, len(infos))
+	for i, si := range infos {
+		out[i] = streams.LocalSession{ID: si.ID, User: si.User, Device: si.Device, OpenedMs: si.OpenedMs, Gone: si.Gone}
+	}
+	return out
 }
 
 // wireDelivery builds what moves pushes between nodes: membership, this node's
