@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -194,5 +195,15 @@ func TestChartsDraw(t *testing.T) {
 	}
 	if c := lineChart("bad", "s", "ms", []series{{"a", plotter.XYs{{X: math.Inf(1), Y: 1}}}}, false); c.err == nil {
 		t.Error("an infinite point was drawn")
+	}
+}
+
+// A results file without latency distributions (an older one, or a run with no
+// measured push) gets a note in the report, not a panic.
+func TestSpectrumChartWithoutAnyPoint(t *testing.T) {
+	for _, ss := range [][]spectrum{{{"a", &Latency{}}}, {{"a", nil}}, nil} {
+		if c := spectrumChart("none", ss); !errors.Is(c.err, errNoSpectrum) || c.png != nil {
+			t.Errorf("%v: %v, %d bytes", ss, c.err, len(c.png))
+		}
 	}
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"errors"
 	"image/color"
 	"math"
 
@@ -89,6 +90,11 @@ type series struct {
 
 // spectrumChart plots latency against percentile, the x axis stretched so that
 // 90, 99, 99.9 and 99.99 are equally spaced.
+// errNoSpectrum is the chart of a results file whose latencies carry no
+// distribution (written before the bench recorded one, or a run without a
+// measured push): noted in the report instead of a chart.
+var errNoSpectrum = errors.New("no latency distribution in these results")
+
 func spectrumChart(title string, ss []spectrum) chart {
 	p := plot.New()
 	p.Title.Text = title
@@ -100,7 +106,11 @@ func spectrumChart(title string, ss []spectrum) chart {
 		{Value: 1000, Label: "99.9"}, {Value: 10000, Label: "99.99"}, {Value: 100000, Label: "99.999"},
 	}
 	ymin, ymax := math.Inf(1), 0.0
+	drawn := 0
 	for i, s := range ss {
+		if s.l == nil {
+			continue
+		}
 		var xys plotter.XYs
 		for _, pt := range s.l.Spectrum {
 			if pt.Percentile >= 100 {
@@ -120,6 +130,10 @@ func spectrumChart(title string, ss []spectrum) chart {
 		l.Width = vg.Points(1.5)
 		p.Add(l)
 		p.Legend.Add(s.name, l)
+		drawn++
+	}
+	if drawn == 0 { // a log axis with no point in range panics in gonum/plot
+		return chart{title: title, err: errNoSpectrum}
 	}
 	if ymin > 0 && ymax/ymin > 100 {
 		p.Y.Scale = plot.LogScale{}
