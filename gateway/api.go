@@ -102,21 +102,30 @@ func badRequest(format string, args ...any) (int, any) {
 }
 
 // decodeBody reads one JSON object into v, refusing unknown fields, trailing
-// values and bodies over maxAPIBody.
+// values and bodies over maxAPIBody (all with 400, as the server API says).
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxAPIBody))
+	_, err := decodeJSON(nil, r, maxAPIBody, "the expected JSON object", v)
+	return err
+}
+
+// decodeJSON reads one JSON object (what, for the reason) of at most limit
+// bytes into v, refusing unknown fields and trailing values. The status is 413
+// for a body over limit, 400 otherwise. w, when not nil, lets the server close
+// the connection after a body over limit instead of reading the rest.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, what string, v any) (int, error) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return fmt.Errorf("body over %d bytes", tooBig.Limit)
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit)
 		}
-		return fmt.Errorf("body is not the expected JSON object: %v", err)
+		return http.StatusBadRequest, fmt.Errorf("body is not %s: %v", what, err)
 	}
 	if dec.More() {
-		return errors.New("body has more than one JSON value")
+		return http.StatusBadRequest, errors.New("body has more than one JSON value")
 	}
-	return nil
+	return 0, nil
 }
 
 // appendControl appends o to the control stream: 202 with its entry id.

@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -87,17 +86,8 @@ func writePublished(w http.ResponseWriter, id string, err error) {
 // itself against the limit.
 func decodePublish(w http.ResponseWriter, r *http.Request, maxPayload int) (publishBody, int, error) {
 	var body publishBody
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(maxPayload)+4096))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return body, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit)
-		}
-		return body, http.StatusBadRequest, fmt.Errorf("body is not a publish object: %v", err)
-	}
-	if dec.More() {
-		return body, http.StatusBadRequest, errors.New("body has more than one JSON value")
+	if status, err := decodeJSON(w, r, int64(maxPayload)+4096, "a publish object", &body); err != nil {
+		return body, status, err
 	}
 	if len(body.Data) == 0 {
 		return body, http.StatusBadRequest, errors.New("missing data")

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -87,17 +86,13 @@ func (s *Server) servePushTargets(w http.ResponseWriter, r *http.Request) {
 
 // postTarget registers a target for a user's device: 204 once stored.
 func (s *Server) postTarget(w http.ResponseWriter, r *http.Request) {
-	body, err := decodeTarget(w, r, s.cfg.AllowHTTPPush)
+	body, status, err := decodeTarget(w, r, s.cfg.AllowHTTPPush)
 	kind := "unknown"
 	if body.Target != nil && wire.ValidKind(body.Target.Kind) {
 		kind = body.Target.Kind
 	}
 	if err != nil {
 		s.deps.Metrics.APIRegistrations.WithLabelValues(kind, "bad_target").Inc()
-		status := http.StatusBadRequest
-		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
-			status = http.StatusRequestEntityTooLarge
-		}
 		writeError(w, status, err.Error())
 		return
 	}
@@ -112,33 +107,32 @@ func (s *Server) postTarget(w http.ResponseWriter, r *http.Request) {
 }
 
 // decodeTarget reads and checks one target object; unknown fields are refused.
-func decodeTarget(w http.ResponseWriter, r *http.Request, allowHTTP bool) (targetBody, error) {
+func decodeTarget(w http.ResponseWriter, r *http.Request, allowHTTP bool) (targetBody, int, error) {
 	var body targetBody
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxTargetBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return body, fmt.Errorf("body over %d bytes: %w", tooBig.Limit, err)
-		}
-		return body, fmt.Errorf("body is not a target object {\"user\",\"device\",\"target\"}: %v", err)
+	if status, err := decodeJSON(w, r, maxTargetBody, `a target object {"user","device","target"}`, &body); err != nil {
+		return body, status, err
 	}
-	if dec.More() {
-		return body, errors.New("body has more than one JSON value")
+	if err := checkTarget(body, allowHTTP); err != nil {
+		return body, http.StatusBadRequest, err
 	}
+	return body, 0, nil
+}
+
+// checkTarget says what is wrong with a decoded target body, or nil.
+func checkTarget(body targetBody, allowHTTP bool) error {
 	if err := wire.ValidName(body.User); err != nil {
-		return body, fmt.Errorf("bad user: %w", err)
+		return fmt.Errorf("bad user: %w", err)
 	}
 	if err := wire.ValidName(body.Device); err != nil {
-		return body, fmt.Errorf("bad device: %w", err)
+		return fmt.Errorf("bad device: %w", err)
 	}
 	if body.Target == nil {
-		return body, errors.New("missing target")
+		return errors.New("missing target")
 	}
 	if err := body.Target.Validate(allowHTTP); err != nil {
-		return body, fmt.Errorf("bad target: %w", err)
+		return fmt.Errorf("bad target: %w", err)
 	}
-	return body, nil
+	return nil
 }
 
 // listTargets answers a user's targets, the targets themselves included: the
@@ -193,10 +187,12 @@ type targetParams struct{ user, device, kind string }
 // parameter is refused, as unknown body fields are.
 func targetQuery(q url.Values, filters bool) (targetParams, error) {
 	p := targetParams{user: q.Get("user"), device: q.Get("device"), kind: q.Get("kind")}
-	for k := range q {
-		if k != "user" && (!filters || (k != "device" && k != "kind")) {
-			return p, fmt.Errorf("unknown parameter %q", k)
-		}
+	allowed := []string{"user"}
+	if filters {
+		allowed = append(allowed, "device", "kind")
+	}
+	if err := onlyParams(q, allowed...); err != nil {
+		return p, err
 	}
 	if err := wire.ValidName(p.user); err != nil {
 		return p, fmt.Errorf("bad user: %w", err)
