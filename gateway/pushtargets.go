@@ -14,7 +14,7 @@ import (
 // TargetStore keeps users' push targets (streams.PushTargets).
 type TargetStore interface {
 	Put(ctx context.Context, user, device string, t wire.PushTarget) error
-	Remove(ctx context.Context, user, device, kind string) error
+	Remove(ctx context.Context, user, device, kind string) error // "" device or kind: any
 	List(ctx context.Context, user string) ([]streams.DeviceTarget, error)
 }
 
@@ -155,25 +155,15 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
 }
 
 // deleteTargets removes a user's targets: all of them, one device's, or one
-// kind's. The store removes one device and kind at a time, so the others are
-// found by listing first: a target registered meanwhile may stay.
+// kind's, in one step.
 func (s *Server) deleteTargets(w http.ResponseWriter, r *http.Request) {
 	q, err := targetQuery(r.URL.Query(), true)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	list, err := s.deps.PushTargets.List(r.Context(), q.user)
-	for _, d := range list {
-		if err != nil {
-			break
-		}
-		if (q.device == "" || d.Device == q.device) && (q.kind == "" || d.Target.Kind == q.kind) {
-			err = s.deps.PushTargets.Remove(r.Context(), q.user, d.Device, d.Target.Kind)
-		}
-	}
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "redis unavailable; some targets may be left, retry")
+	if err := s.deps.PushTargets.Remove(r.Context(), q.user, q.device, q.kind); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable; retry")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

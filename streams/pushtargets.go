@@ -68,11 +68,26 @@ func (p *PushTargets) Put(ctx context.Context, user, device string, t wire.PushT
 	return nil
 }
 
-// Remove deletes user's device's target of kind; removing one that is not
-// there is not an error.
+// removeTargetsScript deletes the fields of KEYS[1] whose device is ARGV[1]
+// and kind ARGV[2], an empty one matching any, in one step: listing first and
+// deleting after would miss a target registered in between.
+var removeTargetsScript = redis.NewScript(`
+local all = redis.call('hgetall', KEYS[1])
+for i = 1, #all, 2 do
+  local sep = string.find(all[i], '|', 1, true)
+  if sep and (ARGV[1] == '' or string.sub(all[i], 1, sep - 1) == ARGV[1])
+     and (ARGV[2] == '' or string.sub(all[i], sep + 1) == ARGV[2]) then
+    redis.call('hdel', KEYS[1], all[i])
+  end
+end
+return 0`)
+
+// Remove deletes user's targets of device and kind, an empty one standing for
+// any: one target, one device's, one kind's or all of them. Removing what is
+// not there is not an error.
 func (p *PushTargets) Remove(ctx context.Context, user, device, kind string) error {
-	if err := p.rdb.HDel(ctx, p.keys.PushTargets(user), targetField(device, kind)).Err(); err != nil {
-		return fmt.Errorf("streams: remove push target of %s: %w", user, err)
+	if err := removeTargetsScript.Run(ctx, p.rdb, []string{p.keys.PushTargets(user)}, device, kind).Err(); err != nil {
+		return fmt.Errorf("streams: remove push targets of %s: %w", user, err)
 	}
 	return nil
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/herald-push/herald/wire"
 )
 
-// Put is a Lua script: the embedded store (the zero-setup mode) runs it too,
-// and the hash gets its expiry.
+// Put and Remove are Lua scripts: the embedded store (the zero-setup mode) runs
+// them too, and the hash gets its expiry.
 func TestPushTargetsOnTheEmbeddedStore(t *testing.T) {
 	emb, err := streams.StartEmbedded("")
 	if err != nil {
@@ -32,5 +32,11 @@ func TestPushTargetsOnTheEmbeddedStore(t *testing.T) {
 	}
 	if ttl := rdb.PTTL(ctx, keys.PushTargets("alice")).Val(); ttl <= 0 || ttl > time.Hour {
 		t.Fatalf("TTL %v", ttl)
+	}
+	if err := store.Remove(ctx, "alice", "phone", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.List(ctx, "alice"); err != nil || len(got) != 0 {
+		t.Fatalf("after Remove: %+v %v", got, err)
 	}
 }

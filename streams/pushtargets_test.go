@@ -2,6 +2,7 @@ package streams_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,5 +48,46 @@ func TestPushTargetsPutListRemove(t *testing.T) {
 	}
 	if got, err := store.List(ctx, "nobody"); err != nil || len(got) != 0 {
 		t.Errorf("unknown user: %v %v", got, err)
+	}
+}
+
+// An empty device or kind matches any: one device's targets, one kind's, all.
+func TestPushTargetsRemoveMatching(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	store := streams.NewPushTargets(e.rdb, e.keys, time.Hour)
+	put := func() {
+		for _, device := range []string{"phone", "tablet"} {
+			for _, tg := range []wire.PushTarget{{Kind: wire.KindFCM, Token: "t"}, {Kind: wire.KindAPNs, Token: "0a"}} {
+				if err := store.Put(ctx, "alice", device, tg); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	left := func() string {
+		list, err := store.List(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range list {
+			out = append(out, d.Device+"/"+d.Target.Kind)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, c := range []struct{ device, kind, want string }{
+		{"phone", "", "tablet/apns tablet/fcm"},
+		{"", wire.KindFCM, "phone/apns tablet/apns"},
+		{"tablet", wire.KindAPNs, "phone/apns phone/fcm tablet/fcm"},
+		{"", "", ""},
+	} {
+		put()
+		if err := store.Remove(ctx, "alice", c.device, c.kind); err != nil {
+			t.Fatal(err)
+		}
+		if got := left(); got != c.want {
+			t.Errorf("Remove(%q, %q) left %q, want %q", c.device, c.kind, got, c.want)
+		}
 	}
 }
