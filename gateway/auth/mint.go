@@ -78,7 +78,7 @@ func mintMethod(key any) (jwt.SigningMethod, error) {
 }
 
 // ParsePrivateKeyPEM reads the first private key of a PEM file (PKCS#8,
-// PKCS#1 RSA or SEC 1 EC), for MintWithKey.
+// PKCS#1 RSA or SEC 1 EC), for MintWith.
 func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
 	for {
 		var block *pem.Block

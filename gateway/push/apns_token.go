@@ -2,8 +2,6 @@ package push
 
 import (
 	"crypto/ecdsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"sync"
@@ -37,14 +35,13 @@ func loadAPNsKey(path string) (*ecdsa.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("push: apns key: %w", err)
 	}
-	block, _ := pem.Decode(raw)
-	if block == nil {
-		return nil, fmt.Errorf("push: apns key %s is not PEM", path)
+	key, err := pkcs8PEM(raw)
+	if err != nil {
+		return nil, fmt.Errorf("push: apns key %s: %w", path, err)
 	}
-	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	ec, ok := key.(*ecdsa.PrivateKey)
-	if err != nil || !ok {
-		return nil, fmt.Errorf("push: apns key %s is not a PKCS#8 EC key (%v)", path, err)
+	if !ok {
+		return nil, fmt.Errorf("push: apns key %s is a %T, not an EC key", path, key)
 	}
 	return ec, nil
 }

@@ -3,9 +3,7 @@ package push
 import (
 	"context"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -49,14 +47,13 @@ func loadServiceAccount(path string) (serviceAccount, *rsa.PrivateKey, error) {
 	if sa.Type != "service_account" || sa.ProjectID == "" || sa.ClientEmail == "" {
 		return sa, nil, fmt.Errorf("push: fcm credentials %s: not a service-account key with project_id and client_email", path)
 	}
-	block, _ := pem.Decode([]byte(sa.PrivateKey))
-	if block == nil {
-		return sa, nil, fmt.Errorf("push: fcm credentials %s: private_key is not PEM", path)
+	key, err := pkcs8PEM([]byte(sa.PrivateKey))
+	if err != nil {
+		return sa, nil, fmt.Errorf("push: fcm credentials %s: private_key: %w", path, err)
 	}
-	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	rsaKey, ok := key.(*rsa.PrivateKey)
-	if err != nil || !ok {
-		return sa, nil, fmt.Errorf("push: fcm credentials %s: private_key is not a PKCS#8 RSA key (%v)", path, err)
+	if !ok {
+		return sa, nil, fmt.Errorf("push: fcm credentials %s: private_key is a %T, not an RSA key", path, key)
 	}
 	return sa, rsaKey, nil
 }

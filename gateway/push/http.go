@@ -2,6 +2,8 @@ package push
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -100,4 +102,18 @@ func snippet(b []byte) string {
 // TTL is 0, deliver now or drop.
 func ttlSeconds(ttl time.Duration) string {
 	return strconv.FormatInt(int64(max(ttl, 0)/time.Second), 10)
+}
+
+// pkcs8PEM parses the first PEM block of data as a PKCS#8 private key, the
+// form both Apple's .p8 files and Google's service-account keys use.
+func pkcs8PEM(data []byte) (any, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("not PEM")
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("not a PKCS#8 private key: %w", err)
+	}
+	return key, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -191,5 +192,23 @@ func TestNewWebPushChecksItsKeys(t *testing.T) {
 		if _, err := NewWebPush(cfg, nil); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestVAPIDCacheIsBounded: endpoints come from clients, so a flood of
+// distinct origins must not grow the token cache past maxVAPIDOrigins.
+func TestVAPIDCacheIsBounded(t *testing.T) {
+	pub, priv := pushtest.NewVAPIDKeys(t)
+	v, err := newVAPID(pub, priv, "mailto:ops@example.com", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxVAPIDOrigins + 10 {
+		if _, err := v.authorization(mustURL(t, fmt.Sprintf("https://p%d.example/x", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(v.mu.byOrigin); n > maxVAPIDOrigins || n == 0 {
+		t.Fatalf("cache holds %d origins, want 1..%d", n, maxVAPIDOrigins)
 	}
 }
