@@ -3,11 +3,11 @@ package streams
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/wire"
 )
 
 // UndeliveredEvent is one entry of herald:undelivered as the push-notification
@@ -24,9 +24,7 @@ type UndeliveredEvent struct {
 
 // At is when the event was appended (its entry id's time part).
 func (e UndeliveredEvent) At() time.Time {
-	ms, _, _ := strings.Cut(e.ID, "-")
-	n, _ := strconv.ParseInt(ms, 10, 64)
-	return time.UnixMilli(n)
+	return time.UnixMilli(int64(wire.MustOffset(e.ID).Ms))
 }
 
 // PushEvents reads herald:undelivered for the push-notification fallback through

@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/herald-push/herald/gateway/push"
+	"github.com/herald-push/herald/internal/testkit"
 	"github.com/herald-push/herald/streams"
 	"github.com/herald-push/herald/streams/redistest"
 	"github.com/herald-push/herald/wire"
@@ -47,9 +49,17 @@ func TestAckWithinGraceSendsNothing(t *testing.T) {
 	e.put(t, "bob", "phone", fcm("bob-phone"))
 	s := newFakeSender()
 	cfg := testConfig("n1")
-	cfg.Grace = 700 * time.Millisecond
+	cfg.Grace = 2 * time.Second
 	w := e.start(t, cfg, s, 0)
 	off := e.unacked(t, "alice", "m1", `{}`)
+	// The ack lands only once the worker holds the event: it is the grace,
+	// not a read that came after the ack, that spares alice.
+	testkit.Eventually(t, waitLong, func() error {
+		if n := value(t, w.metrics.Queue); n < 1 {
+			return fmt.Errorf("worker holds %v events, want alice's", n)
+		}
+		return nil
+	})
 	if err := e.rdb.HSet(ctxT(t), e.keys.Cursors("alice"), "laptop", off).Err(); err != nil {
 		t.Fatal(err)
 	}
