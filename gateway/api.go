@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -176,11 +177,7 @@ func (s *Server) revoke(r *http.Request) (int, any) {
 // onlyParams refuses query parameters other than allowed.
 func onlyParams(q url.Values, allowed ...string) error {
 	for k := range q {
-		found := false
-		for _, a := range allowed {
-			found = found || k == a
-		}
-		if !found {
+		if !slices.Contains(allowed, k) {
 			return fmt.Errorf("unknown parameter %q", truncateName(k))
 		}
 	}

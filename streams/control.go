@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/wire"
 )
 
 // ControlConfig tunes the control stream.
@@ -266,18 +268,7 @@ func (c *Control) handle(ctx context.Context, msgs []redis.XMessage) {
 
 // entryMs is the time part of a stream entry id (unix ms).
 func entryMs(id string) int64 {
-	ms, _, _ := cutDash(id)
-	n, _ := strconv.ParseInt(ms, 10, 64)
-	return n
-}
-
-func cutDash(id string) (string, string, bool) {
-	for i := 0; i < len(id); i++ {
-		if id[i] == '-' {
-			return id[:i], id[i+1:], true
-		}
-	}
-	return id, "", false
+	return int64(wire.MustOffset(id).Ms)
 }
 
 // controlDeadLetterScript appends a bad control entry to the dead letters once,

@@ -125,10 +125,12 @@ func TestRevocations(t *testing.T) {
 }
 
 // A bad entry is dead-lettered once though two nodes read it, and the nodes go
-// on with the next entry.
+// on with the next entry. One older than half a day, which the nodes running
+// then dead-lettered, is not dead-lettered again by a node that starts.
 func TestControlDeadLettersOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	xaddID(t, e.rdb, e.keys.Control(), "1000-0", "op", "explode", "user", "alice")
 	_, _, appliedA := startControl(t, e, time.Hour)
 	_, _, appliedB := startControl(t, e, time.Hour)
 	xadd(t, e.rdb, e.keys.Control(), "op", "disconnect", "user", "a b")
@@ -215,6 +217,31 @@ func TestControlAppendWaitsForReplicas(t *testing.T) {
 		_, err := c.Append(testCtx(t), streams.ControlOp{Op: streams.OpDisconnect, User: "alice"})
 		return err
 	})
+}
+
+// A node that starts once the stream was trimmed past a revocation's entry
+// knows it from the stored revocations; an expired one it does not load.
+func TestControlLoadsStoredRevocationsAtStart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := testCtx(t)
+	later := float64(time.Now().Add(time.Hour).UnixMilli())
+	past := float64(time.Now().Add(-time.Minute).UnixMilli())
+	if err := e.rdb.ZAdd(ctx, e.keys.Revoked(), redis.Z{Score: later, Member: "jti:j9"},
+		redis.Z{Score: later, Member: "user:bob:1700000000"}, redis.Z{Score: past, Member: "jti:j-old"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, rv, _ := startControl(t, e, time.Hour)
+	switch {
+	case !rv.Revoked("alice", "j9", time.Now()):
+		t.Error("jti j9 not revoked")
+	case !rv.Revoked("bob", "", time.Unix(1699999999, 0)):
+		t.Error("bob's token issued before 1700000000 not revoked")
+	case rv.Revoked("bob", "", time.Unix(1700000000, 0)):
+		t.Error("bob's token issued at the cutoff revoked")
+	case rv.Revoked("alice", "j-old", time.Now()):
+		t.Error("an expired revocation loaded")
+	}
 }
 
 // A reader cut off from Redis loads the stored revocations again once it reads
