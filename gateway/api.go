@@ -94,7 +94,7 @@ func (s *Server) apiRoutes(mux *http.ServeMux) {
 
 // unavailable is the answer when Redis failed: nothing changed, retry.
 func unavailable() (int, any) {
-	return http.StatusServiceUnavailable, "redis unavailable; nothing was changed, retry later"
+	return http.StatusServiceUnavailable, "redis unavailable; retry later (a retry is harmless)"
 }
 
 // badRequest is a 400 with reason.

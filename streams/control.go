@@ -78,10 +78,9 @@ func (c *Control) Append(ctx context.Context, o ControlOp) (string, error) {
 	}
 	var add *redis.StringCmd
 	var wait *pendingWait
+	forget := revocationForgetAt(o, time.Now().UnixMilli(), c.cfg.TokenLifetime)
 	_, err := c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		if o.Op == OpRevoke {
-			forget := revocationForgetAt(o, time.Now().UnixMilli(), c.cfg.TokenLifetime)
-			c.revoked.add(o, forget)
 			pipe.ZAddGT(ctx, c.keys.Revoked(), redis.Z{Score: float64(forget), Member: revocationMember(o)})
 		}
 		add = pipe.XAdd(ctx, &redis.XAddArgs{Stream: c.keys.Control(), MaxLen: c.cfg.MaxLen, Approx: true, Values: o.fields()})
@@ -89,6 +88,9 @@ func (c *Control) Append(ctx context.Context, o ControlOp) (string, error) {
 		return nil
 	})
 	if err == nil {
+		if o.Op == OpRevoke { // held by Redis now: this node acts on it at once
+			c.revoked.add(o, forget)
+		}
 		err = c.wait.done(ctx, wait)
 	}
 	if err != nil {

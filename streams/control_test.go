@@ -319,3 +319,21 @@ func TestSessionDetailsAreWrittenAgainOnResync(t *testing.T) {
 	p.Resync()
 	waitSessions("s1@a/phone/1000")
 }
+
+// A revoke Redis refused is not held by the node either: the API answers 503
+// and the caller retries; no node refuses the token on a write that failed.
+func TestRevokeRefusedByRedisIsNotHeld(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rv := streams.NewRevocations(prometheus.NewGauge(prometheus.GaugeOpts{Name: "r"}))
+	down := redis.NewClient(&redis.Options{Addr: testkit.FreeAddr(t), MaxRetries: -1})
+	t.Cleanup(func() { _ = down.Close() })
+	c := streams.NewControl(down, e.keys, streams.ControlConfig{MaxLen: 1000, TokenLifetime: time.Hour, Block: 100 * time.Millisecond, DLQMaxLen: 1000},
+		rv, func(streams.ControlOp) {}, e.log, e.metrics)
+	if _, err := c.Append(testCtx(t), streams.ControlOp{Op: streams.OpRevoke, JTI: "j1"}); err == nil {
+		t.Fatal("Append succeeded without Redis")
+	}
+	if rv.Revoked("alice", "j1", time.Now()) {
+		t.Fatal("the node holds a revocation Redis never stored")
+	}
+}
